@@ -1,0 +1,105 @@
+//! The super admin's credentials.
+//!
+//! With `[super_admin] password` set, that is the password. Without it, a random one is made at
+//! first start: its argon2 hash goes into the database (so every host sharing it agrees), and
+//! the plaintext is written once to `data_dir/admin-password` (mode 0600) and printed once.
+
+use crate::store::Store;
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use std::path::Path;
+
+const HASH_KEY: &str = "super_admin_password_hash";
+const PASSWORD_FILE: &str = "admin-password";
+
+/// The super admin's name and password hash (PHC string).
+#[derive(Clone)]
+pub struct SuperAdmin {
+    pub username: String,
+    hash: String,
+}
+
+impl std::fmt::Debug for SuperAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SuperAdmin")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SuperAdmin {
+    /// Whether `username`/`password` are the super admin's (argon2 verification: constant-time
+    /// in the password).
+    pub fn verify(&self, username: &str, password: &str) -> bool {
+        let name_ok = constant_time_eq(username.as_bytes(), self.username.as_bytes());
+        let hash_ok = PasswordHash::new(&self.hash)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        name_ok & hash_ok
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn hash(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash the admin password: {e}"))
+}
+
+/// The super admin, making and announcing a password at first start when none is configured.
+pub async fn bootstrap(
+    username: &str,
+    configured: Option<&str>,
+    store: &Store,
+    data_dir: &Path,
+) -> Result<SuperAdmin, String> {
+    if let Some(password) = configured {
+        return Ok(SuperAdmin {
+            username: username.to_string(),
+            hash: hash(password)?,
+        });
+    }
+    if let Some(hash) = store.setting(HASH_KEY).await.map_err(|e| e.to_string())? {
+        return Ok(SuperAdmin {
+            username: username.to_string(),
+            hash,
+        });
+    }
+    let password: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    let candidate = hash(&password)?;
+    // Two hosts starting at once: the first hash stored wins, and only its host announces.
+    let stored = store
+        .setting_get_or_insert(HASH_KEY, &candidate)
+        .await
+        .map_err(|e| e.to_string())?;
+    if stored == candidate {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let file = data_dir.join(PASSWORD_FILE);
+        crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())?;
+        // Printed once, on purpose, to the terminal — never through the log.
+        eprintln!(
+            "Generated a password for super admin {username:?}: {password}\n(also in {}, mode 0600; set [super_admin] password to choose your own)",
+            file.display()
+        );
+    }
+    Ok(SuperAdmin {
+        username: username.to_string(),
+        hash: stored,
+    })
+}

@@ -1,0 +1,389 @@
+//! Start-up, in the order an operator would check things by hand: configuration, database,
+//! super admin, plugins, TLS, socket. Each failure stops start-up with a message naming the
+//! file, line or plugin and the reason.
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::http::{self, ServeOptions};
+use crate::metrics::Metrics;
+use crate::oauth::{self, OAuth, SUPER_TENANT};
+use crate::plugins::{self, Components, Host, NoKeySource, NoTrustSources, Origin, Registry};
+use crate::secret::ServerSecret;
+use crate::store::{Store, StoreOptions};
+use crate::tokens::keys::SigningKeys;
+use crate::tokens::{AccessTokenSigner, TokenService, TokenSettings};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tollgate_core::sdk::Registration;
+use tollgate_core::{CacheSettings, HostSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("super admin: {0}")]
+    Admin(String),
+    #[error("server secret: {0}")]
+    Secret(String),
+    #[error("{0}")]
+    Plugins(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+}
+
+/// The server settings components receive.
+pub fn host_settings(config: &Config) -> HostSettings {
+    let caches: BTreeMap<String, CacheSettings> = config
+        .identity
+        .caches
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                CacheSettings {
+                    enable: c.enable,
+                    timeout_secs: c.timeout_minutes.unwrap_or(10).saturating_mul(60),
+                    capacity: c.capacity.unwrap_or(5000),
+                },
+            )
+        })
+        .collect();
+    HostSettings {
+        timestamp_skew_secs: config.deployment.oauth.timestamp_skew_secs,
+        max_assertion_lifetime_secs: config.deployment.oauth.max_assertion_lifetime_secs,
+        caches,
+    }
+}
+
+/// Every factory: the built-in ones given and those of every plugin in dropins. Any refused
+/// file is an error naming each one.
+pub fn registry(
+    config: &Config,
+    builtins: Vec<Registration>,
+) -> Result<(Registry, usize), StartError> {
+    let dir = config.dropins_dir();
+    if let Some(warning) = plugins::warn_if_writable_by_others(&dir) {
+        tracing::warn!("{warning}");
+    }
+    let dropins = plugins::scan(&dir).map_err(|e| StartError::Plugins(e.to_string()))?;
+    if !dropins.refused.is_empty() {
+        return Err(StartError::Plugins(plugins::PluginError::refused_all(
+            &dropins.refused,
+        )));
+    }
+    let mut registry = Registry::new();
+    let add = |registry: &mut Registry, r, o| {
+        registry
+            .add(r, o)
+            .map_err(|e| StartError::Plugins(e.to_string()))
+    };
+    for registration in builtins {
+        add(&mut registry, registration, Origin::BuiltIn)?;
+    }
+    let count = dropins.loaded.len();
+    for plugin in dropins.loaded {
+        tracing::info!(plugin = %plugin.path.display(), abi = plugin.abi_version, "loaded plugin");
+        for registration in plugin.registrations {
+            add(
+                &mut registry,
+                registration,
+                Origin::Plugin(plugin.path.clone()),
+            )?;
+        }
+    }
+    Ok((registry, count))
+}
+
+/// A running server.
+pub struct Running {
+    /// The address it listens on (the real port when `bind` asked for port 0).
+    pub addr: SocketAddr,
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    pub components: Components,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// The base URL to reach it at.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Stops accepting, lets open requests finish, closes the database.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+
+    /// Runs until `signal` completes, then stops.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await
+    }
+}
+
+/// Starts the server described by `config`.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
+    for warning in &config.identity.warnings {
+        tracing::warn!("{warning}");
+    }
+    let deployment = &config.deployment;
+    let store = Store::open(&config.database_url(), &StoreOptions::default())
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    store
+        .ensure_tenant(SUPER_TENANT, clock.now())
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    let admin = crate::admin::bootstrap(
+        &deployment.super_admin.username,
+        deployment.super_admin.password.as_deref(),
+        &store,
+        &config.data_dir(),
+    )
+    .await
+    .map_err(StartError::Admin)?;
+    let secret =
+        Arc::new(ServerSecret::load_or_create(&config.data_dir()).map_err(StartError::Secret)?);
+    let token_settings = &deployment.oauth.token;
+    let access_ttl = token_settings.access_token_ttl_secs as i64;
+    // A retired signing key stays published as long as an access token it signed may live.
+    let keys = Arc::new(SigningKeys::new(
+        store.clone(),
+        secret.clone(),
+        token_settings.signing_alg,
+        access_ttl,
+    ));
+    let tokens = Arc::new(TokenService::new(
+        store.clone(),
+        secret.clone(),
+        Some(keys.clone() as Arc<dyn AccessTokenSigner>),
+        clock.clone(),
+        TokenSettings {
+            access_ttl,
+            refresh_ttl: token_settings.refresh_token_ttl_secs as i64,
+        },
+    ));
+
+    let builtins = oauth::builtin::registrations(store.clone(), secret.clone(), tokens.clone());
+    let (registry, plugin_count) = registry(&config, builtins)?;
+    let host = Host::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(NoTrustSources),
+        Arc::new(NoKeySource),
+    );
+    let components = plugins::activate(&registry, &config.identity, &host_settings(&config), &host)
+        .map_err(|e| StartError::Plugins(e.to_string()))?;
+
+    let tls = if deployment.server.tls.enabled {
+        let configured = config.tls_cert_file().zip(config.tls_key_file());
+        let hosts = certificate_hosts(&deployment.server.base_url, deployment.server.bind);
+        let (cert, key) = http::tls::ensure_files(configured, &config.data_dir(), &hosts)
+            .map_err(StartError::Tls)?;
+        Some(tokio_rustls::TlsAcceptor::from(
+            http::tls::server_config(&cert, &key).map_err(StartError::Tls)?,
+        ))
+    } else {
+        None
+    };
+
+    let bind = deployment.server.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| StartError::Bind {
+            addr: bind,
+            reason: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| StartError::Bind {
+        addr: bind,
+        reason: e.to_string(),
+    })?;
+
+    let metrics = Arc::new(Metrics::default());
+    metrics.plugins_loaded.set(plugin_count as i64);
+    metrics.components_active.set(
+        (components.grant_handlers.len()
+            + components.client_authenticators.len()
+            + components.jwt_validators.len()) as i64,
+    );
+    let state = Arc::new(OAuth {
+        store: store.clone(),
+        secret,
+        tokens: tokens.clone(),
+        keys,
+        components: components.clone(),
+        admin,
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        settings: oauth::Settings {
+            base_url: deployment.server.base_url.trim_end_matches('/').to_string(),
+            default_format: token_settings.default_access_token_format,
+            jwks_fetch_enabled: deployment.oauth.jwks_endpoint.enable,
+            allow_insecure_http: deployment.oauth.jwks_endpoint.allow_insecure_http,
+        },
+    });
+    let cleaner = tokio::spawn(clean_up(store.clone(), tokens, clock));
+    let options = ServeOptions {
+        max_body_bytes: deployment.server.max_body_bytes,
+        ..ServeOptions::default()
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        http::serve(
+            listener,
+            tls,
+            http::routes(state),
+            metrics,
+            options,
+            async {
+                let _ = shutdown_rx.await;
+            },
+        )
+        .await;
+        cleaner.abort();
+        store.close().await;
+    });
+    Ok(Running {
+        addr,
+        scheme,
+        components,
+        shutdown,
+        task,
+    })
+}
+
+/// Deletes expired tokens and jti entries, every few minutes, so that neither table grows for
+/// ever (WSO2's IDN_OIDC_JTI does).
+async fn clean_up(store: Store, tokens: Arc<TokenService>, clock: Arc<dyn Clock>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match tokens.purge_expired().await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired tokens"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("purging expired tokens: {e}"),
+        }
+        match store.purge_expired_jti(clock.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired jti entries"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("purging expired jti entries: {e}"),
+        }
+    }
+}
+
+/// Names the self-signed certificate is made for: localhost, the bind address, the base URL's
+/// host.
+fn certificate_hosts(base_url: &str, bind: SocketAddr) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let ip = bind.ip();
+    if !ip.is_unspecified() {
+        hosts.push(ip.to_string());
+    }
+    if let Some(host) = base_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|h| !h.is_empty())
+    {
+        hosts.push(host.to_string());
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// What `tollgate plugins` prints: each file in dropins with its ABI version and components,
+/// whether identity.xml enables each, and every file that would be refused. `Err` holds the
+/// whole report when anything would be refused.
+pub fn plugins_report(config: &Config) -> Result<String, String> {
+    use std::fmt::Write;
+    let dir = config.dropins_dir();
+    let mut out = String::new();
+    let mut ok = true;
+    let _ = writeln!(out, "dropins: {}", dir.display());
+    if let Some(warning) = plugins::warn_if_writable_by_others(&dir) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    let dropins = plugins::scan(&dir).map_err(|e| e.to_string())?;
+    if dropins.loaded.is_empty() && dropins.refused.is_empty() {
+        let _ = writeln!(out, "(no plugin files)");
+    }
+    let mut registry = Registry::new();
+    for plugin in dropins.loaded {
+        let _ = writeln!(
+            out,
+            "{}: ABI v{} (tollgate-core {})",
+            plugin.path.display(),
+            plugin.abi_version,
+            plugin.core_version
+        );
+        for registration in plugin.registrations {
+            let info = &registration.info;
+            let _ = writeln!(out, "  {} {}", info.kind, info.name);
+            if !info.aliases.is_empty() {
+                let _ = writeln!(out, "    aliases: {}", info.aliases.join(", "));
+            }
+            if !info.provides.is_empty() {
+                let _ = writeln!(out, "    provides: {}", info.provides.join(", "));
+            }
+            let listener = config
+                .identity
+                .listeners
+                .iter()
+                .find(|l| info.answers_to(&l.name));
+            let _ = match listener {
+                Some(l) if l.enable => writeln!(
+                    out,
+                    "    enabled by {} line {} (orderId {})",
+                    config.identity.file.display(),
+                    l.line,
+                    l.order_id
+                        .map(|o| o.to_string())
+                        .unwrap_or_else(|| "unset".into())
+                ),
+                Some(l) => writeln!(
+                    out,
+                    "    disabled by {} line {}",
+                    config.identity.file.display(),
+                    l.line
+                ),
+                None => writeln!(out, "    not enabled (no EventListener names it)"),
+            };
+            if let Err(e) = registry.add(registration, Origin::Plugin(plugin.path.clone())) {
+                ok = false;
+                let _ = writeln!(out, "  error: {e}");
+            }
+        }
+    }
+    for refused in &dropins.refused {
+        ok = false;
+        let _ = writeln!(
+            out,
+            "{}: refused: {}",
+            refused.path.display(),
+            refused.reason
+        );
+    }
+    if ok {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}

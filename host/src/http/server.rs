@@ -1,0 +1,219 @@
+//! The connection loop: accept, TLS handshake (bounded in time), HTTP/1.1 or HTTP/2, the body
+//! bound, graceful shutdown.
+
+use super::reply;
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tollgate_core::OAuthError;
+use warp::Filter;
+
+/// At most this many request headers (HTTP/1.1 answers 431 beyond).
+const MAX_HEADERS: usize = 100;
+/// At most this many bytes of request headers.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Limits of the connection loop.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// `[server] max_body_bytes`: larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send its request headers (and its TLS handshake).
+    pub header_timeout: Duration,
+    /// How long open connections get to finish once shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_body_bytes: 65536,
+            header_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `routes` on `listener` until `shutdown` completes, then lets open connections finish
+/// (up to `shutdown_grace`).
+pub async fn serve<F>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    routes: F,
+    metrics: Arc<Metrics>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Filter<Extract = (warp::reply::Response,), Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let service = warp::service(routes);
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Header bounds for both protocols: 100 headers and 64 KiB of them at most.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(100);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let metrics = metrics.clone();
+        let max = options.max_body_bytes;
+        let hyper_service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut service = service.clone();
+            let metrics = metrics.clone();
+            async move {
+                let route = route_label(request.uri().path());
+                let response = if declared_length(&request).is_some_and(|n| n > max as u64) {
+                    too_large()
+                } else {
+                    let request = request.map(|body| Limited::new(body, max));
+                    match tower_service::Service::call(&mut service, request).await {
+                        Ok(r) => r.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
+                        Err(never) => match never {},
+                    }
+                };
+                metrics.count_request(route, response.status().as_u16());
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let header_timeout = options.header_timeout;
+        match &tls {
+            None => {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = watcher.watch(connection).await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let stream =
+                        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!("TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}
+
+/// The `Content-Length` a request declares, if any.
+fn declared_length<B>(request: &hyper::Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn too_large() -> hyper::Response<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>> {
+    let error = OAuthError::invalid_request("request body too large");
+    let mut response = reply::oauth_error_with_status(413, &error);
+    // The body is left unread, so hyper closes the connection after this response: say so, or
+    // a client that pools connections would send its next request into a closed one.
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response.map(|b| {
+        http_body_util::Full::new(b)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    })
+}
+
+/// A bounded label for metrics: the route, never the raw path (tenants and ids would make the
+/// label set unbounded).
+fn route_label(path: &str) -> &'static str {
+    let path = match path.strip_prefix("/t/") {
+        Some(rest) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
+        None => path,
+    };
+    match path {
+        "/health" => "health",
+        "/metrics" => "metrics",
+        "/oauth2/token" => "token",
+        "/oauth2/introspect" => "introspect",
+        "/oauth2/revoke" => "revoke",
+        "/oauth2/jwks" => "jwks",
+        p if p.contains("/.well-known/") => "discovery",
+        p if p.starts_with("/api/identity/oauth2/dcr/") => "dcr",
+        p if p.starts_with("/api/server/v1/identity-providers") => "identity_providers",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_labels_are_bounded() {
+        assert_eq!(super::route_label("/t/acme/oauth2/token"), "token");
+        assert_eq!(super::route_label("/oauth2/token"), "token");
+        assert_eq!(super::route_label("/health"), "health");
+        assert_eq!(super::route_label("/t/acme"), "other");
+        assert_eq!(super::route_label("/anything/else"), "other");
+    }
+}

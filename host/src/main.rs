@@ -1,0 +1,117 @@
+//! The `tollgate` command line. Everything it runs lives in the `tollgate_host` library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tollgate_host::{app, clock::SystemClock, config::Config};
+
+/// Tollgate: an OAuth 2.0 token service for JWT bearer grants and private_key_jwt, extended by
+/// plugins dropped into dropins/ and enabled in identity.xml.
+#[derive(Parser)]
+#[command(name = "tollgate", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server. Prints the address it listens on once ready; stops cleanly on SIGTERM
+    /// or SIGINT.
+    Serve {
+        /// The directory holding deployment.toml and identity.xml. Relative paths in them are
+        /// relative to its parent.
+        #[arg(long, default_value = "conf")]
+        conf: PathBuf,
+    },
+    /// Lists each plugin file in dropins/ with its ABI version and components, and whether
+    /// identity.xml enables each. Exits non-zero naming every file the server would refuse.
+    Plugins {
+        #[arg(long, default_value = "conf")]
+        conf: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve { conf } => serve(conf),
+        Command::Plugins { conf } => {
+            let config = match Config::load(&conf) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match app::plugins_report(&config) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(report) => {
+                    print!("{report}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn serve(conf: PathBuf) -> ExitCode {
+    let config = match Config::load(&conf) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let running = match app::start(config, Arc::new(SystemClock)).await {
+            Ok(r) => r,
+            Err(e) => return fail(&e.to_string()),
+        };
+        // Install the signal handlers before announcing readiness: a SIGTERM sent right after
+        // the announcement must stop the server cleanly, not kill it.
+        let signal = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
+        };
+        println!("Tollgate listening on {}", running.url());
+        running.run_until(signal).await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("tollgate: {message}");
+    ExitCode::FAILURE
+}

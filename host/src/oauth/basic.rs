@@ -1,0 +1,64 @@
+//! HTTP Basic credentials (RFC 7617) as RFC 6749 §2.3.1 uses them: the client id and secret are
+//! form-urlencoded before being joined with `:` and base64-encoded, so they are decoded after
+//! splitting.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+
+/// The user and password of an `Authorization: Basic …` header, if it is one and well formed.
+pub fn credentials(authorization: Option<&str>) -> Option<(String, String)> {
+    let value = authorization?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((url_decode(user), url_decode(password)))
+}
+
+/// Whether the header uses the Basic scheme at all (well formed or not).
+pub fn is_basic(authorization: Option<&str>) -> bool {
+    authorization
+        .and_then(|v| v.trim().split(' ').next())
+        .is_some_and(|s| s.eq_ignore_ascii_case("basic"))
+}
+
+fn url_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(user_pass: &str) -> String {
+        format!("Basic {}", STANDARD.encode(user_pass))
+    }
+
+    #[test]
+    fn decodes_rfc_6749_basic_credentials() {
+        assert_eq!(
+            credentials(Some(&header("c1:s3cret"))),
+            Some(("c1".into(), "s3cret".into()))
+        );
+        // ':' in the secret survives, and %-escapes are undone (RFC 6749 §2.3.1).
+        assert_eq!(
+            credentials(Some(&header("c%3A1:a:b%2Bc"))),
+            Some(("c:1".into(), "a:b+c".into()))
+        );
+        assert_eq!(
+            credentials(Some(&format!("basic  {}", STANDARD.encode("a:b")))),
+            Some(("a".into(), "b".into()))
+        );
+        assert_eq!(credentials(Some("Bearer abc")), None);
+        assert_eq!(credentials(Some("Basic !!!")), None);
+        assert_eq!(credentials(Some(&header("no-colon"))), None);
+        assert_eq!(credentials(None), None);
+        assert!(is_basic(Some("Basic !!!")));
+        assert!(!is_basic(Some("Bearer x")));
+    }
+}

@@ -1,0 +1,160 @@
+//! The host's side of [`HostServices`]: what every component, built in or loaded, may ask.
+//!
+//! One [`Host`] per server; each component gets a handle carrying its own name for the log.
+//! JWT validation runs the active validators in `orderId` order; the jti store is the
+//! database's (atomic across every host on it); time comes from the server's one [`Clock`].
+//! Who the registered identity providers and clients are ([`TrustResolver`]) and where JWKS
+//! come from ([`KeySource`]) are seams the token service and the key service fill.
+
+use crate::clock::Clock;
+use crate::store::Store;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+use tollgate_core::{
+    HostError, HostServices, Jwks, JwtError, JwtValidator, LogLevel, TrustMaterial, TrustSource,
+    VerifiedJwt,
+};
+
+/// Resolves a trust source to the registered party and its keys.
+#[async_trait]
+pub trait TrustResolver: Send + Sync {
+    async fn resolve(&self, source: &TrustSource) -> Result<TrustMaterial, JwtError>;
+}
+
+/// Fetches (and caches) a JWKS.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError>;
+}
+
+/// A registry with no identity providers and no clients: every source is unknown.
+pub struct NoTrustSources;
+
+#[async_trait]
+impl TrustResolver for NoTrustSources {
+    async fn resolve(&self, source: &TrustSource) -> Result<TrustMaterial, JwtError> {
+        Err(JwtError::Rejected(match source {
+            TrustSource::IdentityProvider { tenant, name } => {
+                format!("no enabled identity provider named {name:?} in tenant {tenant}")
+            }
+            TrustSource::Client { tenant, client_id } => {
+                format!("no client {client_id:?} in tenant {tenant}")
+            }
+        }))
+    }
+}
+
+/// No JWKS fetching (`[oauth.jwks_endpoint] enable = false`).
+pub struct NoKeySource;
+
+#[async_trait]
+impl KeySource for NoKeySource {
+    async fn jwks(&self, uri: &str, _: Option<&str>) -> Result<Jwks, JwtError> {
+        Err(JwtError::Rejected(format!(
+            "JWKS fetching is disabled; {uri} is not consulted"
+        )))
+    }
+}
+
+/// The server's host services.
+pub struct Host {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    trust: Arc<dyn TrustResolver>,
+    keys: Arc<dyn KeySource>,
+    /// Set once the validators are built (they receive host services themselves).
+    validators: OnceLock<Vec<(String, Arc<dyn JwtValidator>)>>,
+}
+
+impl Host {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        trust: Arc<dyn TrustResolver>,
+        keys: Arc<dyn KeySource>,
+    ) -> Arc<Host> {
+        Arc::new(Host {
+            store,
+            clock,
+            trust,
+            keys,
+            validators: OnceLock::new(),
+        })
+    }
+
+    /// The handle a component named `component` is given.
+    pub fn for_component(self: &Arc<Self>, component: &str) -> Arc<dyn HostServices> {
+        Arc::new(ComponentHost {
+            host: self.clone(),
+            component: component.to_string(),
+        })
+    }
+
+    /// Installs the active validators, in `orderId` order. Later calls are ignored.
+    pub fn set_validators(&self, validators: Vec<(String, Arc<dyn JwtValidator>)>) {
+        let _ = self.validators.set(validators);
+    }
+}
+
+struct ComponentHost {
+    host: Arc<Host>,
+    component: String,
+}
+
+#[async_trait]
+impl HostServices for ComponentHost {
+    async fn validate_jwt(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError> {
+        let validators = self.host.validators.get().map(Vec::as_slice).unwrap_or(&[]);
+        match validators.iter().find(|(_, v)| v.can_validate(source)) {
+            Some((_, validator)) => validator.validate(jwt, source).await,
+            None => Err(JwtError::Unavailable(
+                "no active JWT validator can validate this source; enable one in identity.xml"
+                    .into(),
+            )),
+        }
+    }
+
+    async fn trust_material(&self, source: &TrustSource) -> Result<TrustMaterial, JwtError> {
+        self.host.trust.resolve(source).await
+    }
+
+    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError> {
+        self.host.keys.jwks(uri, refresh_for_kid).await
+    }
+
+    async fn check_and_store_jti(
+        &self,
+        scope: &str,
+        jti: &str,
+        exp: i64,
+    ) -> Result<bool, HostError> {
+        let now = self.host.clock.now();
+        self.host
+            .store
+            .check_and_store_jti(scope, jti, exp, now)
+            .await
+            .map_err(|e| HostError(format!("jti store: {e}")))
+    }
+
+    fn now(&self) -> i64 {
+        self.host.clock.now()
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        let component = self.component.as_str();
+        match level {
+            LogLevel::Error => tracing::error!(component, "{message}"),
+            LogLevel::Warn => tracing::warn!(component, "{message}"),
+            LogLevel::Info => tracing::info!(component, "{message}"),
+            LogLevel::Debug => tracing::debug!(component, "{message}"),
+            LogLevel::Trace => tracing::trace!(component, "{message}"),
+        }
+    }
+
+    async fn call(&self, name: &str, _input: Value) -> Result<Value, HostError> {
+        Err(HostError(format!(
+            "this server offers no host call named {name:?}"
+        )))
+    }
+}

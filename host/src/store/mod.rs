@@ -1,0 +1,241 @@
+//! Tollgate's storage layer: one API over embedded SQLite and PostgreSQL.
+//!
+//! A single Tollgate host keeps its state in an SQLite file next to its configuration; that is
+//! the default because it needs nothing else to run. Several hosts behind a load balancer
+//! instead share one PostgreSQL database, and everything that must hold *across* hosts — above
+//! all the replay check on `jti` — is therefore decided by the database in one statement,
+//! never by a check in Rust followed by a write.
+//!
+//! Why it is built this way:
+//!
+//! * **One code path.** Every query is written once, in SQL both dialects accept: `$1`
+//!   placeholders (sqlx's SQLite driver takes them too) and `INSERT … ON CONFLICT … DO …`
+//!   (SQLite ≥ 3.24, PostgreSQL ≥ 9.5). The pool is an enum and the `with_pool!` macro expands
+//!   the same query once per variant, so each backend still gets its own typed driver — no
+//!   `sqlx::Any` and its lowest-common-denominator type mapping.
+//! * **Migrations per backend.** DDL is where the dialects really differ (identity columns,
+//!   `WITHOUT ROWID`), so `migrations/sqlite/` and `migrations/postgres/` hold one numbered file
+//!   per migration each (`0001_init.sql`, `0002_…`), embedded into the binary and applied by
+//!   [`Store::open`]. Add a migration to both directories in the same change.
+//! * **Race-safe by construction.** Get-or-create operations ([`Store::ensure_tenant`],
+//!   [`Store::setting_get_or_insert`]) insert with `ON CONFLICT DO NOTHING` and then read, so
+//!   hosts racing on the same key all end up with the one stored row.
+//!
+//! Times are unix seconds (`i64`) passed in by the caller, which keeps the store free of clocks
+//! and the tests deterministic.
+
+mod error;
+mod open;
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+
+pub use error::StoreError;
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is in use.
+///
+/// The body is expanded once per backend, so it must type-check against both drivers — which
+/// plain `sqlx::query(…).bind(…).execute($pool)` with `i64`/`String`/`&str` does.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Executes `$sql` with the given bind arguments on either backend; yields
+/// `Result<u64, sqlx::Error>`, the number of rows affected.
+macro_rules! execute {
+    ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        with_pool!($store, pool => {
+            sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|done| done.rows_affected())
+        })
+    };
+}
+
+// After the macros, which they use.
+mod clients;
+mod idps;
+mod keys;
+mod tokens;
+pub use clients::ClientRecord;
+pub use idps::{IdpRecord, UpdateOutcome};
+pub use keys::SigningKeyRecord;
+pub use tokens::{RotateOutcome, TokenKind, TokenRecord};
+
+/// Handle to the database; cheap to clone (the pools are reference-counted).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Connection pool settings.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Connections kept at most (SQLite in-memory databases always use exactly one).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection (or for a new one to be established).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout` for every pooled connection; `0` disables it.
+    /// SQLite has no equivalent (its writers wait up to a fixed 5 s `busy_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A tenant: the namespace clients, IdPs and tokens belong to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Opens (creating the SQLite file and its parent directory if missing) and migrates.
+    ///
+    /// Accepted URLs: `sqlite:///abs/path.db`, `sqlite://relative/path.db`, `sqlite::memory:`,
+    /// and `postgres://…` / `postgresql://…`.
+    ///
+    /// SQLite: WAL journal, synchronous=NORMAL, foreign_keys on, busy_timeout 5 s,
+    /// create_if_missing. PostgreSQL: migrations run under sqlx's advisory lock, so hosts
+    /// starting together against a fresh database are safe.
+    ///
+    /// A database that cannot be opened yields [`StoreError::Open`], whose message names the
+    /// URL (password redacted) and the reason.
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
+            Pool::Sqlite(open::sqlite(url, opts).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(open::postgres(url, opts).await?)
+        } else {
+            return Err(StoreError::open(
+                url,
+                "unsupported URL scheme (expected sqlite: or postgres://)",
+            ));
+        };
+        let store = Store { pool };
+        tracing::info!(
+            backend = store.backend(),
+            url = %error::redact_url(url),
+            "database opened"
+        );
+        Ok(store)
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Round-trips `SELECT 1`; used by `/health`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        execute!(self, "SELECT 1")?;
+        Ok(())
+    }
+
+    /// Closes all connections, waiting for those in use to be returned. For graceful shutdown;
+    /// any later query fails.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// A tenant comes into being on first use: idempotent and race-safe
+    /// (`INSERT … ON CONFLICT DO NOTHING`, then `SELECT`). `now` only sets `created_at` of a
+    /// tenant that did not exist yet.
+    pub async fn ensure_tenant(&self, name: &str, now: i64) -> Result<Tenant, StoreError> {
+        const INSERT: &str =
+            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        execute!(self, INSERT, name, now)?;
+        self.tenant(name)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// The tenant called `name`, if it exists.
+    pub async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        const SELECT: &str = "SELECT id, name, created_at FROM tenants WHERE name = $1";
+        let row: Option<(i64, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(SELECT).bind(name).fetch_optional(pool).await
+        })?;
+        Ok(row.map(|(id, name, created_at)| Tenant {
+            id,
+            name,
+            created_at,
+        }))
+    }
+
+    /// The atomic replay check shared by every host on the database: records `(scope, jti)`
+    /// until `exp` (unix seconds).
+    ///
+    /// Returns `true` when the jti was not seen (or only seen with an `exp` already past `now`,
+    /// in which case the row is replaced), `false` when it is a replay. It is one statement —
+    /// the conflicting row is only overwritten when it has expired — and `rows_affected() == 1`
+    /// means stored, so two hosts presenting the same jti at once cannot both succeed.
+    pub async fn check_and_store_jti(
+        &self,
+        scope: &str,
+        jti: &str,
+        exp: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const UPSERT: &str = "INSERT INTO jti (scope, jti, exp) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $4";
+        Ok(execute!(self, UPSERT, scope, jti, exp, now)? == 1)
+    }
+
+    /// Deletes the jti rows whose `exp < now`; returns how many.
+    pub async fn purge_expired_jti(&self, now: i64) -> Result<u64, StoreError> {
+        const DELETE: &str = "DELETE FROM jti WHERE exp < $1";
+        Ok(execute!(self, DELETE, now)?)
+    }
+
+    /// A small key-value table for server-wide settings shared by hosts (e.g. the super admin
+    /// password hash). Inserts `value` unless `key` is already set, and returns the value
+    /// stored afterwards — so two hosts racing agree on one value.
+    pub async fn setting_get_or_insert(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<String, StoreError> {
+        const INSERT: &str =
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+        execute!(self, INSERT, key, value)?;
+        self.setting(key)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// The value of setting `key`, if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        const SELECT: &str = "SELECT value FROM settings WHERE key = $1";
+        let row: Option<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as(SELECT).bind(key).fetch_optional(pool).await
+        })?;
+        Ok(row.map(|(value,)| value))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,148 @@
+//! Turning a URL into a migrated connection pool, one function per backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, PgConnection};
+
+use super::{StoreError, StoreOptions};
+
+/// The SQLite schema, embedded at compile time.
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The PostgreSQL schema, embedded at compile time.
+///
+/// Several hosts may start at once against one database. sqlx's migrator holds a PostgreSQL
+/// advisory lock (`pg_advisory_lock`, keyed on the database name) while it checks and applies
+/// migrations, so exactly one host migrates and the others wait, then find nothing to do.
+/// That locking is on by default; do not call `set_locking(false)`.
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long an SQLite statement waits for another connection's write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `sqlite::memory:`, `sqlite://:memory:` or `…?mode=memory`.
+fn sqlite_is_memory(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+}
+
+pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool, StoreError> {
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::open(url, e))?
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    let pool_opts = SqlitePoolOptions::new().acquire_timeout(opts.acquire_timeout);
+
+    let (connect, pool_opts) = if sqlite_is_memory(url) {
+        // An in-memory database lives exactly as long as a connection to it: keep a single
+        // one forever, so the schema and the data stay visible.
+        let pool_opts = pool_opts
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        (connect, pool_opts)
+    } else {
+        if let Some(dir) = connect
+            .get_filename()
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                let reason = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!("{} exists and is not a directory", dir.display())
+                } else {
+                    format!("cannot create directory {}: {e}", dir.display())
+                };
+                StoreError::open(url, reason)
+            })?;
+        }
+        // WAL lets readers proceed while one connection writes; with WAL, synchronous=NORMAL
+        // is still safe against corruption and only risks the last commits on power loss.
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        (
+            connect,
+            pool_opts.max_connections(opts.max_connections.max(1)),
+        )
+    };
+
+    let pool = pool_opts
+        .connect_with(connect)
+        .await
+        .map_err(|e| StoreError::open(url, e))?;
+    migrate_sqlite(&pool).await?;
+    Ok(pool)
+}
+
+/// sqlx takes no lock around SQLite migrations, so two processes starting at once on a new file
+/// can both decide to apply migration 1, and the second fails ("table already exists") once the
+/// first commits. Running the migrator again then finds the migration applied. A few attempts,
+/// spaced out, settle any such race; a real error fails every attempt and is reported.
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match SQLITE_MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!("SQLite migration attempt {attempt} failed, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(StoreError::Migrate(e.to_string())),
+        }
+    }
+}
+
+pub(super) async fn postgres(url: &str, opts: &StoreOptions) -> Result<PgPool, StoreError> {
+    let connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::open(url, e))?;
+
+    // Migrate on a connection of its own, without the statement timeout: waiting for another
+    // host's migration (the advisory lock) or building an index may well take longer than a
+    // request is allowed to. Connecting directly rather than through the pool also reports a
+    // refused connection at once instead of retrying until the acquire timeout.
+    let mut conn = tokio::time::timeout(opts.acquire_timeout, PgConnection::connect_with(&connect))
+        .await
+        .map_err(|_| StoreError::open(url, "timed out connecting"))?
+        .map_err(|e| StoreError::open(url, e))?;
+    let migrated = POSTGRES_MIGRATOR.run(&mut conn).await;
+    if let Err(e) = conn.close().await {
+        tracing::debug!(error = %e, "closing the migration connection");
+    }
+    migrated.map_err(|e| StoreError::Migrate(e.to_string()))?;
+
+    let statement_timeout = opts.statement_timeout.as_millis().to_string();
+    PgPoolOptions::new()
+        .max_connections(opts.max_connections.max(1))
+        .acquire_timeout(opts.acquire_timeout)
+        .connect_with(connect.options([("statement_timeout", statement_timeout.as_str())]))
+        .await
+        .map_err(|e| StoreError::open(url, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_is_memory;
+
+    #[test]
+    fn recognises_in_memory_sqlite() {
+        assert!(sqlite_is_memory("sqlite::memory:"));
+        assert!(sqlite_is_memory("sqlite://:memory:"));
+        assert!(sqlite_is_memory("sqlite://x.db?mode=memory&cache=shared"));
+        assert!(!sqlite_is_memory("sqlite:///var/lib/tollgate/t.db"));
+        assert!(!sqlite_is_memory("sqlite://relative/memory.db"));
+    }
+}

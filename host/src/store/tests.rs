@@ -1,0 +1,491 @@
+//! The store's behaviour, checked on both backends.
+//!
+//! Each case in `on_both_backends!` runs against a fresh SQLite file in a temporary directory
+//! and, when `TOLLGATE_TEST_POSTGRES_URL` names an admin URL, against a fresh PostgreSQL
+//! database created for that test alone (and dropped afterwards, even when the test fails).
+
+use std::path::Path;
+
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::task::JoinSet;
+
+use super::*;
+
+const PG_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
+
+pub(crate) struct Fixture {
+    url: String,
+    pub(crate) store: Store,
+    // Declared last so it is dropped after `store` has let go of its connections.
+    _guard: Guard,
+}
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Pg(#[allow(dead_code)] PgDb),
+}
+
+pub(crate) async fn sqlite_fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A parent that does not exist yet: open must create it.
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/dir/tollgate.db").display()
+    );
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("open sqlite");
+    Fixture {
+        url,
+        store,
+        _guard: Guard::Dir(dir),
+    }
+}
+
+pub(crate) async fn postgres_fixture() -> Option<Fixture> {
+    let db = PgDb::create().await?;
+    let url = db.url.clone();
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("open postgres");
+    Some(Fixture {
+        url,
+        store,
+        _guard: Guard::Pg(db),
+    })
+}
+
+/// A database of its own on the server named by `TOLLGATE_TEST_POSTGRES_URL`.
+struct PgDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    /// `None` (the test is skipped) when the variable is unset.
+    async fn create() -> Option<PgDb> {
+        let Ok(admin) = std::env::var(PG_ENV) else {
+            eprintln!("skipped: {PG_ENV} is not set");
+            return None;
+        };
+        let name = format!("tollgate_test_{:016x}", rand::random::<u64>());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("connect to the admin database");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("CREATE DATABASE");
+        let _ = conn.close().await;
+        Some(PgDb {
+            url: with_database(&admin, &name),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Drop may run on a runtime thread or while unwinding; use a runtime of its own.
+        let admin = self.admin.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin).await?;
+                conn.execute(sql.as_str()).await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// `admin` with its database replaced by `db`.
+fn with_database(admin: &str, db: &str) -> String {
+    let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
+    let (scheme, rest) = base.split_once("://").expect("admin URL has a scheme");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{scheme}://{authority}/{db}{query}")
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    let (n,): (i64,) = with_pool!(store, pool => sqlx::query_as(sql).fetch_one(pool).await)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    n
+}
+
+fn migration_files(backend: &str) -> i64 {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let files = std::fs::read_dir(dir).expect("migrations directory");
+    files
+        .filter(|f| {
+            f.as_ref()
+                .is_ok_and(|f| f.path().extension().is_some_and(|e| e == "sql"))
+        })
+        .count() as i64
+}
+
+/// Spawns `n` copies of `f(store)` at once and collects their results.
+pub(crate) async fn concurrently<T, F, Fut>(store: &Store, n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Store, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        tasks.spawn(f(store.clone(), i));
+    }
+    tasks.join_all().await
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(&super::sqlite_fixture().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(fx) = super::postgres_fixture().await else { return };
+                    super::$case(&fx).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+on_both_backends!(
+    open_migrates_and_reopens,
+    ping_and_backend,
+    tenant_is_created_once,
+    tenant_concurrent_ensure_makes_one_row,
+    jti_replay_check,
+    jti_expired_row_is_replaced,
+    jti_purge_counts,
+    jti_concurrent_check_stores_once,
+    setting_keeps_first_value,
+);
+
+async fn open_migrates_and_reopens(fx: &Fixture) {
+    let backend = fx.store.backend();
+    let applied = count(&fx.store, "SELECT COUNT(*) FROM _sqlx_migrations").await;
+    assert_eq!(applied, migration_files(backend));
+    for table in ["tenants", "jti", "settings"] {
+        assert_eq!(
+            count(&fx.store, &format!("SELECT COUNT(*) FROM {table}")).await,
+            0
+        );
+    }
+    fx.store.ensure_tenant("kept", 7).await.expect("ensure");
+
+    let again = Store::open(&fx.url, &StoreOptions::default())
+        .await
+        .expect("reopen");
+    assert_eq!(again.backend(), backend);
+    assert_eq!(
+        count(&again, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        applied
+    );
+    let kept = again.tenant("kept").await.expect("tenant");
+    assert_eq!(kept.map(|t| t.created_at), Some(7));
+    again.close().await;
+}
+
+async fn ping_and_backend(fx: &Fixture) {
+    fx.store.ping().await.expect("ping");
+    assert!(["sqlite", "postgres"].contains(&fx.store.backend()));
+}
+
+async fn tenant_is_created_once(fx: &Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.tenant("acme").await.expect("tenant"), None);
+    let acme = store.ensure_tenant("acme", 1_000).await.expect("ensure");
+    assert_eq!((acme.name.as_str(), acme.created_at), ("acme", 1_000));
+    // A second call finds the same tenant; its `now` does not touch created_at.
+    assert_eq!(
+        store.ensure_tenant("acme", 2_000).await.expect("ensure"),
+        acme
+    );
+    assert_eq!(
+        store.tenant("acme").await.expect("tenant"),
+        Some(acme.clone())
+    );
+    let other = store.ensure_tenant("other", 3_000).await.expect("ensure");
+    assert_ne!(other.id, acme.id);
+}
+
+async fn tenant_concurrent_ensure_makes_one_row(fx: &Fixture) {
+    let tenants = concurrently(&fx.store, 20, |store, i| async move {
+        store.ensure_tenant("race", i as i64).await
+    })
+    .await;
+    let first = tenants[0].as_ref().expect("ensure").clone();
+    for tenant in tenants {
+        assert_eq!(tenant.expect("ensure"), first);
+    }
+    let rows = count(
+        &fx.store,
+        "SELECT COUNT(*) FROM tenants WHERE name = 'race'",
+    )
+    .await;
+    assert_eq!(rows, 1);
+}
+
+async fn jti_replay_check(fx: &Fixture) {
+    let store = &fx.store;
+    assert!(store
+        .check_and_store_jti("t1", "a", 200, 100)
+        .await
+        .expect("first"));
+    assert!(!store
+        .check_and_store_jti("t1", "a", 200, 101)
+        .await
+        .expect("replay"));
+    assert!(!store
+        .check_and_store_jti("t1", "a", 999, 150)
+        .await
+        .expect("replay, new exp"));
+    assert!(store
+        .check_and_store_jti("t2", "a", 200, 100)
+        .await
+        .expect("other scope"));
+    assert!(store
+        .check_and_store_jti("t1", "b", 200, 100)
+        .await
+        .expect("other jti"));
+}
+
+async fn jti_expired_row_is_replaced(fx: &Fixture) {
+    let store = &fx.store;
+    assert!(store
+        .check_and_store_jti("s", "j", 100, 50)
+        .await
+        .expect("first"));
+    // exp == now: not yet past, still a replay.
+    assert!(!store
+        .check_and_store_jti("s", "j", 200, 100)
+        .await
+        .expect("at exp"));
+    // Past exp: the row is replaced, with the new exp …
+    assert!(store
+        .check_and_store_jti("s", "j", 300, 101)
+        .await
+        .expect("expired"));
+    // … which is what guards from now on.
+    assert!(!store
+        .check_and_store_jti("s", "j", 400, 250)
+        .await
+        .expect("replay"));
+    let exp = count(
+        &fx.store,
+        "SELECT exp FROM jti WHERE scope = 's' AND jti = 'j'",
+    )
+    .await;
+    assert_eq!(exp, 300);
+}
+
+async fn jti_purge_counts(fx: &Fixture) {
+    let store = &fx.store;
+    for (jti, exp) in [("a", 10), ("b", 20), ("c", 30)] {
+        assert!(store
+            .check_and_store_jti("s", jti, exp, 0)
+            .await
+            .expect("store"));
+    }
+    assert_eq!(store.purge_expired_jti(25).await.expect("purge"), 2);
+    assert_eq!(store.purge_expired_jti(25).await.expect("purge again"), 0);
+    assert!(!store
+        .check_and_store_jti("s", "c", 99, 25)
+        .await
+        .expect("kept"));
+    assert!(store
+        .check_and_store_jti("s", "a", 99, 25)
+        .await
+        .expect("purged"));
+}
+
+async fn jti_concurrent_check_stores_once(fx: &Fixture) {
+    let results = concurrently(&fx.store, 50, |store, _| async move {
+        store.check_and_store_jti("scope", "same", 1_000, 500).await
+    })
+    .await;
+    let stored = results
+        .into_iter()
+        .map(|r| r.expect("check_and_store_jti"))
+        .filter(|stored| *stored)
+        .count();
+    assert_eq!(stored, 1);
+}
+
+async fn setting_keeps_first_value(fx: &Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.setting("admin").await.expect("setting"), None);
+    assert_eq!(
+        store
+            .setting_get_or_insert("admin", "h1")
+            .await
+            .expect("insert"),
+        "h1"
+    );
+    assert_eq!(
+        store
+            .setting_get_or_insert("admin", "h2")
+            .await
+            .expect("get"),
+        "h1"
+    );
+    assert_eq!(
+        store.setting("admin").await.expect("setting").as_deref(),
+        Some("h1")
+    );
+
+    let values = concurrently(store, 20, |store, i| async move {
+        store.setting_get_or_insert("race", &format!("v{i}")).await
+    })
+    .await;
+    let first = values[0].as_ref().expect("insert").clone();
+    for value in values {
+        assert_eq!(value.expect("insert"), first);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_keeps_schema_and_data() {
+    let store = Store::open("sqlite::memory:", &StoreOptions::default())
+        .await
+        .expect("open in-memory");
+    let tenant = store.ensure_tenant("mem", 1).await.expect("ensure");
+    assert_eq!(store.tenant("mem").await.expect("tenant"), Some(tenant));
+    assert!(store
+        .check_and_store_jti("s", "j", 10, 0)
+        .await
+        .expect("store"));
+    assert!(!store
+        .check_and_store_jti("s", "j", 10, 0)
+        .await
+        .expect("replay"));
+}
+
+fn assert_open_error(result: Result<Store, StoreError>, url: &str) -> String {
+    let err = result.expect_err("open must fail");
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(
+        msg.starts_with(&format!("cannot open database {url}: ")),
+        "{msg}"
+    );
+    assert!(
+        msg.len() > format!("cannot open database {url}: ").len(),
+        "{msg}"
+    );
+    msg
+}
+
+#[tokio::test]
+async fn sqlite_unopenable_path_is_open_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let under_file = format!("sqlite://{}/x.db", file.display());
+    let msg = assert_open_error(
+        Store::open(&under_file, &StoreOptions::default()).await,
+        &under_file,
+    );
+    assert!(
+        msg.contains("a-file exists and is not a directory"),
+        "{msg}"
+    );
+
+    let url = "sqlite:///proc/nope/x.db";
+    assert_open_error(Store::open(url, &StoreOptions::default()).await, url);
+}
+
+#[tokio::test]
+async fn unsupported_scheme_is_open_error() {
+    let url = "mysql://u@localhost/x";
+    let msg = assert_open_error(Store::open(url, &StoreOptions::default()).await, url);
+    assert!(msg.contains("unsupported URL scheme"), "{msg}");
+}
+
+/// Needs no server: nothing listens on port 1.
+#[tokio::test]
+async fn postgres_unreachable_is_open_error_without_password() {
+    let url = "postgres://u:secret@127.0.0.1:1/x";
+    let result = Store::open(url, &StoreOptions::default()).await;
+    let err = result.as_ref().err().map(|e| format!("{e} {e:?}"));
+    assert!(!err.unwrap_or_default().contains("secret"));
+    assert_open_error(result, "postgres://u:***@127.0.0.1:1/x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_open_migrates_once() {
+    let Some(db) = PgDb::create().await else {
+        return;
+    };
+    let opts = StoreOptions::default();
+    let (a, b) = tokio::join!(Store::open(&db.url, &opts), Store::open(&db.url, &opts));
+    let (a, b) = (a.expect("first open"), b.expect("second open"));
+    assert_eq!(
+        count(&a, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        migration_files("postgres")
+    );
+    let t = a.ensure_tenant("shared", 1).await.expect("ensure");
+    assert_eq!(b.tenant("shared").await.expect("tenant"), Some(t));
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn postgres_statement_timeout_applies() {
+    let Some(db) = PgDb::create().await else {
+        return;
+    };
+    let opts = StoreOptions {
+        statement_timeout: Duration::from_millis(1_234),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&db.url, &opts).await.expect("open");
+    let (timeout,): (String,) = with_pool!(store, pool => {
+        sqlx::query_as("SHOW statement_timeout").fetch_one(pool).await
+    })
+    .expect("SHOW");
+    assert_eq!(timeout, "1234ms");
+    store.close().await;
+}
+
+/// Several servers starting at once on one new SQLite file (sqlx takes no lock around SQLite
+/// migrations): every one must open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_first_opens_all_succeed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let options = StoreOptions::default();
+    // Concurrent in one task: SQLite's connections do their work on threads of their own.
+    let opens = futures::future::join_all((0..8).map(|_| Store::open(&url, &options))).await;
+    for store in opens {
+        store.expect("opens").ping().await.expect("pings");
+    }
+}

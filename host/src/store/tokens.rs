@@ -1,0 +1,596 @@
+//! Issued access and refresh tokens, stored only as `ServerSecret::hash` of the token.
+//!
+//! Every token belongs to a *family*: the chain of refresh rotations of one grant, together with
+//! the access tokens issued along it. Revoking a family (refresh token reuse, RFC 7009 revocation
+//! of a refresh token) marks its rows revoked **and** records the family in `revoked_families`.
+//! Reads honour both, so a token that a rotation racing with the revocation inserts afterwards —
+//! the refresh grant rotates first and inserts the new tokens a moment later — is born revoked.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::clients::{from_json, to_json};
+use super::{Pool, Store, StoreError};
+
+/// Access or refresh token; stored as `'access'` / `'refresh'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "access" => Ok(TokenKind::Access),
+            "refresh" => Ok(TokenKind::Refresh),
+            other => Err(StoreError::Database(sqlx::Error::Decode(
+                format!("tokens.kind holds unknown kind {other:?}").into(),
+            ))),
+        }
+    }
+}
+
+/// A token, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// `ServerSecret::hash` of the token.
+    pub hash: String,
+    pub tenant: String,
+    pub kind: TokenKind,
+    pub client_id: String,
+    pub subject: String,
+    /// Space-separated; `None` when no scope was granted.
+    pub scope: Option<String>,
+    pub family: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Revoked, by its own row or because its family was revoked.
+    pub revoked: bool,
+    /// `"opaque"` or `"jwt"`.
+    pub format: String,
+    /// JSON object of claims beyond the columns.
+    pub claims: Value,
+}
+
+/// What [`Store::rotate_refresh`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateOutcome {
+    /// The token was live and is now revoked; this caller alone may issue its successors.
+    Rotated(Box<TokenRecord>),
+    /// No such refresh token in the tenant.
+    Unknown,
+    /// The token was issued to another client (it is left alone).
+    WrongClient,
+    Expired,
+    /// The token had already been rotated or revoked: its whole family is now revoked.
+    Reused,
+}
+
+/// The columns of `tokens`, in [`TokenRow`] order.
+const COLUMNS: &str = "hash, tenant, kind, client_id, subject, scope, family, issued_at, \
+     expires_at, revoked, format, claims";
+
+type TokenRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    bool,
+    String,
+    String,
+);
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+
+    fn try_from(row: TokenRow) -> Result<Self, StoreError> {
+        let (
+            hash,
+            tenant,
+            kind,
+            client_id,
+            subject,
+            scope,
+            family,
+            issued_at,
+            expires_at,
+            revoked,
+            format,
+            claims,
+        ) = row;
+        Ok(TokenRecord {
+            hash,
+            tenant,
+            kind: TokenKind::parse(&kind)?,
+            client_id,
+            subject,
+            scope,
+            family,
+            issued_at,
+            expires_at,
+            revoked,
+            format,
+            claims: from_json(&claims, "tokens.claims")?,
+        })
+    }
+}
+
+impl Store {
+    /// Stores tokens, all or none (one multi-row `INSERT`).
+    pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        const PER_ROW: usize = 12;
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let mut insert = format!("INSERT INTO tokens ({COLUMNS}) VALUES ");
+        for row in 0..tokens.len() {
+            insert.push_str(if row == 0 { "(" } else { ", (" });
+            for col in 1..=PER_ROW {
+                let sep = if col == PER_ROW { ")" } else { ", " };
+                write!(insert, "${}{sep}", row * PER_ROW + col).expect("writing to a String");
+            }
+        }
+        with_pool!(self, pool => {
+            let mut query = sqlx::query(&insert);
+            for t in tokens {
+                query = query
+                    .bind(t.hash.as_str())
+                    .bind(t.tenant.as_str())
+                    .bind(t.kind.as_str())
+                    .bind(t.client_id.as_str())
+                    .bind(t.subject.as_str())
+                    .bind(t.scope.as_deref())
+                    .bind(t.family.as_str())
+                    .bind(t.issued_at)
+                    .bind(t.expires_at)
+                    .bind(t.revoked)
+                    .bind(t.format.as_str())
+                    .bind(to_json(&t.claims));
+            }
+            query.execute(pool).await.map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// The token whose hash is `hash`, whatever its tenant or state; `revoked` is also set when
+    /// its family was revoked.
+    pub async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        const SELECT: &str = "SELECT t.hash, t.tenant, t.kind, t.client_id, t.subject, t.scope, \
+             t.family, t.issued_at, t.expires_at, t.revoked, t.format, t.claims, f.family \
+             FROM tokens t LEFT JOIN revoked_families f ON f.family = t.family \
+             WHERE t.hash = $1";
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            i64,
+            i64,
+            bool,
+            String,
+            String,
+            Option<String>,
+        );
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(SELECT).bind(hash).fetch_optional(pool).await
+        })?;
+        let Some((a, b, c, d, e, f, g, h, i, revoked, k, l, revoked_family)) = row else {
+            return Ok(None);
+        };
+        let revoked = revoked || revoked_family.is_some();
+        TokenRecord::try_from((a, b, c, d, e, f, g, h, i, revoked, k, l)).map(Some)
+    }
+
+    /// Refresh rotation, atomic: of any number of concurrent callers (on any host) presenting
+    /// the same live refresh token, exactly one gets [`RotateOutcome::Rotated`] — a single
+    /// conditional `UPDATE … RETURNING` revokes it.
+    ///
+    /// When it was not live, a `SELECT` says why: unknown (or another tenant's, or an access
+    /// token) → `Unknown`; another client's → `WrongClient`; expired → `Expired`; already
+    /// revoked — a rotated or revoked token presented again, RFC 9700 §4.14.2 — → its whole
+    /// family is revoked and the answer is `Reused`. So the losers of a concurrent race also
+    /// revoke the winner's new tokens: two parties holding one refresh token is what reuse
+    /// detection exists to catch.
+    pub async fn rotate_refresh(
+        &self,
+        hash: &str,
+        tenant: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let rotate = format!(
+            "UPDATE tokens SET revoked = TRUE \
+             WHERE hash = $1 AND kind = 'refresh' AND tenant = $2 AND client_id = $3 \
+             AND revoked = FALSE AND expires_at > $4 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family = tokens.family) \
+             RETURNING {COLUMNS}"
+        );
+        let rotated: Option<TokenRow> = with_pool!(self, pool => {
+            sqlx::query_as(&rotate)
+                .bind(hash)
+                .bind(tenant)
+                .bind(client_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        if let Some(row) = rotated {
+            return Ok(RotateOutcome::Rotated(Box::new(row.try_into()?)));
+        }
+
+        let Some(t) = self.token(hash).await? else {
+            return Ok(RotateOutcome::Unknown);
+        };
+        Ok(if t.tenant != tenant || t.kind != TokenKind::Refresh {
+            RotateOutcome::Unknown
+        } else if t.client_id != client_id {
+            RotateOutcome::WrongClient
+        } else if t.expires_at <= now {
+            RotateOutcome::Expired
+        } else if t.revoked {
+            self.revoke_family(&t.family).await?;
+            RotateOutcome::Reused
+        } else {
+            // Unreachable: revocation is never undone, so a token the UPDATE did not match is
+            // still not live. Refuse rather than guess.
+            tracing::warn!("refresh token neither rotated nor found revoked");
+            RotateOutcome::Unknown
+        })
+    }
+
+    /// RFC 7009 revocation by a client. A refresh token revokes its whole family (the grant:
+    /// every refresh token of it and the access tokens issued with and after it); an access
+    /// token revokes only itself.
+    ///
+    /// Returns whether the token is this client's in this tenant (it is revoked afterwards,
+    /// even if it was before); another client's or an unknown token is left alone: `false`.
+    pub async fn revoke_token(
+        &self,
+        hash: &str,
+        tenant: &str,
+        client_id: &str,
+    ) -> Result<bool, StoreError> {
+        const REVOKE_ONE: &str = "UPDATE tokens SET revoked = TRUE WHERE hash = $1";
+        let Some(t) = self.token(hash).await? else {
+            return Ok(false);
+        };
+        if t.tenant != tenant || t.client_id != client_id {
+            return Ok(false);
+        }
+        match t.kind {
+            TokenKind::Refresh => self.revoke_family(&t.family).await?,
+            TokenKind::Access => {
+                execute!(self, REVOKE_ONE, hash)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Revokes every token of `family`, now and any inserted later. The marker goes first, so
+    /// the family is revoked as soon as it is written, whatever happens to the second statement.
+    async fn revoke_family(&self, family: &str) -> Result<(), StoreError> {
+        const MARK: &str =
+            "INSERT INTO revoked_families (family) VALUES ($1) ON CONFLICT (family) DO NOTHING";
+        const REVOKE: &str =
+            "UPDATE tokens SET revoked = TRUE WHERE family = $1 AND revoked = FALSE";
+        execute!(self, MARK, family)?;
+        execute!(self, REVOKE, family)?;
+        Ok(())
+    }
+
+    /// Deletes the tokens that expired before `now`, revoked or not; returns how many. Then
+    /// forgets revoked families none of whose tokens are left.
+    pub async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
+        const DELETE: &str = "DELETE FROM tokens WHERE expires_at < $1";
+        const FORGET: &str = "DELETE FROM revoked_families WHERE NOT EXISTS \
+             (SELECT 1 FROM tokens t WHERE t.family = revoked_families.family)";
+        let purged = execute!(self, DELETE, now)?;
+        execute!(self, FORGET)?;
+        Ok(purged)
+    }
+
+    /// Every stored token row and every revoked family, for tests that check what is stored.
+    #[cfg(test)]
+    pub(crate) async fn dump_tokens(&self) -> (Vec<TokenRecord>, Vec<String>) {
+        let select = format!("SELECT {COLUMNS} FROM tokens");
+        let rows: Vec<TokenRow> = with_pool!(self, pool => {
+            sqlx::query_as(&select).fetch_all(pool).await
+        })
+        .expect("select tokens");
+        let families: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT family FROM revoked_families").fetch_all(pool).await
+        })
+        .expect("select revoked_families");
+        (
+            rows.into_iter()
+                .map(|row| row.try_into().expect("token row"))
+                .collect(),
+            families.into_iter().map(|(f,)| f).collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use serde_json::json;
+
+    use super::super::tests::{
+        concurrently, on_both_backends, postgres_fixture, sqlite_fixture, Fixture,
+    };
+    use super::*;
+
+    /// A live token issued at 0, expiring at `expires_at`.
+    pub(crate) fn token(
+        hash: &str,
+        tenant: &str,
+        client_id: &str,
+        kind: TokenKind,
+        family: &str,
+        expires_at: i64,
+    ) -> TokenRecord {
+        TokenRecord {
+            hash: hash.into(),
+            tenant: tenant.into(),
+            kind,
+            client_id: client_id.into(),
+            subject: "alice".into(),
+            scope: Some("read".into()),
+            family: family.into(),
+            issued_at: 0,
+            expires_at,
+            revoked: false,
+            format: "opaque".into(),
+            claims: json!({"iss": "https://localhost:9443/oauth2/token", "idp": "x"}),
+        }
+    }
+
+    fn revoked(mut t: TokenRecord) -> TokenRecord {
+        t.revoked = true;
+        t
+    }
+
+    on_both_backends!(
+        tokens_round_trip,
+        rotate_once_then_reuse_revokes_the_family,
+        rotate_classifies_failures,
+        rotate_concurrently_exactly_one_wins,
+        tokens_inserted_after_family_revocation_are_revoked,
+        revoke_by_kind_and_owner,
+        purge_counts_and_forgets_families,
+    );
+
+    async fn tokens_round_trip(fx: &Fixture) {
+        let store = &fx.store;
+        let a = token("a", "t", "c", TokenKind::Access, "f", 100);
+        let r = TokenRecord {
+            scope: None,
+            format: "jwt".into(),
+            claims: json!({}),
+            ..token("r", "t", "c", TokenKind::Refresh, "f", 200)
+        };
+        store.insert_tokens(&[]).await.expect("insert nothing");
+        store
+            .insert_tokens(&[a.clone(), r.clone()])
+            .await
+            .expect("insert");
+        assert_eq!(store.token("a").await.expect("a"), Some(a.clone()));
+        assert_eq!(store.token("r").await.expect("r"), Some(r));
+        assert_eq!(store.token("x").await.expect("x"), None);
+        // All or none: a duplicate hash fails the whole batch.
+        let fresh = token("fresh", "t", "c", TokenKind::Access, "g", 100);
+        assert!(store.insert_tokens(&[fresh, a]).await.is_err());
+        assert_eq!(store.token("fresh").await.expect("fresh"), None);
+    }
+
+    async fn rotate_once_then_reuse_revokes_the_family(fx: &Fixture) {
+        let store = &fx.store;
+        let a1 = token("a1", "t", "c", TokenKind::Access, "f", 100);
+        let r1 = token("r1", "t", "c", TokenKind::Refresh, "f", 200);
+        let other = token("o", "t", "c", TokenKind::Refresh, "g", 200);
+        store
+            .insert_tokens(&[a1.clone(), r1.clone(), other.clone()])
+            .await
+            .expect("insert");
+        assert_eq!(
+            store
+                .rotate_refresh("r1", "t", "c", 50)
+                .await
+                .expect("rotate"),
+            RotateOutcome::Rotated(Box::new(revoked(r1.clone())))
+        );
+        // The successors, in the same family.
+        let a2 = token("a2", "t", "c", TokenKind::Access, "f", 150);
+        let r2 = token("r2", "t", "c", TokenKind::Refresh, "f", 250);
+        store
+            .insert_tokens(&[a2.clone(), r2.clone()])
+            .await
+            .expect("insert successors");
+        assert!(!store.token("a1").await.expect("a1").expect("a1").revoked);
+
+        // r1 again: reuse; the whole family goes, other families stay.
+        assert_eq!(
+            store
+                .rotate_refresh("r1", "t", "c", 60)
+                .await
+                .expect("reuse"),
+            RotateOutcome::Reused
+        );
+        for hash in ["a1", "r1", "a2", "r2"] {
+            assert!(
+                store.token(hash).await.expect("t").expect("t").revoked,
+                "{hash}"
+            );
+        }
+        assert_eq!(store.token("o").await.expect("o"), Some(other));
+        assert_eq!(
+            store.rotate_refresh("r2", "t", "c", 60).await.expect("r2"),
+            RotateOutcome::Reused
+        );
+    }
+
+    async fn rotate_classifies_failures(fx: &Fixture) {
+        let store = &fx.store;
+        store
+            .insert_tokens(&[
+                token("r", "t", "c", TokenKind::Refresh, "f", 100),
+                token("a", "t", "c", TokenKind::Access, "f", 100),
+            ])
+            .await
+            .expect("insert");
+        for (hash, tenant, client, now, want) in [
+            ("nope", "t", "c", 50, RotateOutcome::Unknown),
+            ("r", "other", "c", 50, RotateOutcome::Unknown),
+            ("a", "t", "c", 50, RotateOutcome::Unknown),
+            ("r", "t", "d", 50, RotateOutcome::WrongClient),
+            ("r", "t", "c", 100, RotateOutcome::Expired),
+        ] {
+            assert_eq!(
+                store
+                    .rotate_refresh(hash, tenant, client, now)
+                    .await
+                    .expect("rotate"),
+                want,
+                "{hash} {tenant} {client} {now}"
+            );
+        }
+        // None of those touched the token.
+        assert!(matches!(
+            store
+                .rotate_refresh("r", "t", "c", 99)
+                .await
+                .expect("rotate"),
+            RotateOutcome::Rotated(_)
+        ));
+    }
+
+    async fn rotate_concurrently_exactly_one_wins(fx: &Fixture) {
+        fx.store
+            .insert_tokens(&[token("r", "t", "c", TokenKind::Refresh, "f", 100)])
+            .await
+            .expect("insert");
+        let outcomes = concurrently(&fx.store, 30, |store, _| async move {
+            store.rotate_refresh("r", "t", "c", 50).await
+        })
+        .await;
+        let mut rotated = 0;
+        for outcome in outcomes {
+            match outcome.expect("rotate") {
+                RotateOutcome::Rotated(_) => rotated += 1,
+                RotateOutcome::Reused => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(rotated, 1);
+    }
+
+    async fn tokens_inserted_after_family_revocation_are_revoked(fx: &Fixture) {
+        let store = &fx.store;
+        store
+            .insert_tokens(&[token("r1", "t", "c", TokenKind::Refresh, "f", 100)])
+            .await
+            .expect("insert");
+        // A wins the rotation; B presents r1 too and revokes the family before A has stored
+        // its new tokens.
+        assert!(matches!(
+            store.rotate_refresh("r1", "t", "c", 10).await.expect("A"),
+            RotateOutcome::Rotated(_)
+        ));
+        assert_eq!(
+            store.rotate_refresh("r1", "t", "c", 10).await.expect("B"),
+            RotateOutcome::Reused
+        );
+        store
+            .insert_tokens(&[
+                token("a2", "t", "c", TokenKind::Access, "f", 100),
+                token("r2", "t", "c", TokenKind::Refresh, "f", 100),
+            ])
+            .await
+            .expect("A inserts late");
+        assert!(store.token("a2").await.expect("a2").expect("a2").revoked);
+        assert_eq!(
+            store.rotate_refresh("r2", "t", "c", 20).await.expect("r2"),
+            RotateOutcome::Reused
+        );
+    }
+
+    async fn revoke_by_kind_and_owner(fx: &Fixture) {
+        let store = &fx.store;
+        store
+            .insert_tokens(&[
+                token("a1", "t", "c", TokenKind::Access, "f", 100),
+                token("a2", "t", "c", TokenKind::Access, "f", 100),
+                token("r", "t", "c", TokenKind::Refresh, "f", 100),
+                token("g", "t", "c", TokenKind::Access, "g", 100),
+            ])
+            .await
+            .expect("insert");
+        let is_revoked = |hash: &'static str| async move {
+            store
+                .token(hash)
+                .await
+                .expect("token")
+                .expect("exists")
+                .revoked
+        };
+        // Another client, another tenant, unknown: nothing happens.
+        assert!(!store
+            .revoke_token("r", "t", "d")
+            .await
+            .expect("other client"));
+        assert!(!store
+            .revoke_token("r", "u", "c")
+            .await
+            .expect("other tenant"));
+        assert!(!store.revoke_token("zz", "t", "c").await.expect("unknown"));
+        assert!(!is_revoked("r").await);
+
+        // An access token: only itself.
+        assert!(store.revoke_token("a1", "t", "c").await.expect("access"));
+        assert!(is_revoked("a1").await);
+        assert!(!is_revoked("a2").await);
+        assert!(!is_revoked("r").await);
+
+        // A refresh token: its family.
+        assert!(store.revoke_token("r", "t", "c").await.expect("refresh"));
+        assert!(is_revoked("a2").await);
+        assert!(is_revoked("r").await);
+        assert!(!is_revoked("g").await);
+    }
+
+    async fn purge_counts_and_forgets_families(fx: &Fixture) {
+        let store = &fx.store;
+        store
+            .insert_tokens(&[
+                token("a", "t", "c", TokenKind::Access, "f", 10),
+                token("r", "t", "c", TokenKind::Refresh, "f", 20),
+                token("b", "t", "c", TokenKind::Access, "g", 30),
+            ])
+            .await
+            .expect("insert");
+        assert!(store.revoke_token("r", "t", "c").await.expect("revoke"));
+        assert_eq!(store.purge_expired_tokens(10).await.expect("purge"), 0);
+        assert_eq!(store.purge_expired_tokens(15).await.expect("purge"), 1);
+        assert_eq!(store.dump_tokens().await.1, vec!["f".to_string()]);
+        assert_eq!(store.purge_expired_tokens(25).await.expect("purge"), 1);
+        assert_eq!(store.dump_tokens().await.1, Vec::<String>::new());
+        assert_eq!(store.purge_expired_tokens(25).await.expect("again"), 0);
+        assert!(store.token("b").await.expect("b").is_some());
+    }
+}
