@@ -136,12 +136,20 @@ macro_rules! export_plugin {
 }
 
 /// A [`HostServices`](crate::HostServices) for plugin authors' unit tests: a settable clock, an
-/// in-memory jti store with the host's semantics, and no trust sources or JWKS (those calls
-/// answer [`JwtError::Unavailable`](crate::JwtError)).
+/// in-memory jti store with the host's semantics, the trust sources and JWKS a test registers
+/// ([`TestHost::add_trust`], [`TestHost::set_jwks`]; others are rejected as unknown), and a JWT
+/// validator a test may install ([`TestHost::set_validator`]; without one, `validate_jwt`
+/// answers [`JwtError::Unavailable`](crate::JwtError)). It counts JWKS calls, as tests of a
+/// validator want to see re-fetches.
 #[derive(Default)]
 pub struct TestHost {
     now: std::sync::atomic::AtomicI64,
     jtis: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
+    trust: std::sync::Mutex<std::collections::HashMap<crate::TrustSource, crate::TrustMaterial>>,
+    jwks: std::sync::Mutex<std::collections::HashMap<String, crate::Jwks>>,
+    /// `(uri, refresh_for_kid)` of every `jwks` call, in order.
+    jwks_calls: std::sync::Mutex<Vec<(String, Option<String>)>>,
+    validator: std::sync::Mutex<Option<Arc<dyn crate::JwtValidator>>>,
 }
 
 impl TestHost {
@@ -154,33 +162,67 @@ impl TestHost {
     pub fn set_now(&self, now: i64) {
         self.now.store(now, std::sync::atomic::Ordering::SeqCst)
     }
+
+    /// Registers `source` with its party and keys.
+    pub fn add_trust(&self, source: crate::TrustSource, material: crate::TrustMaterial) {
+        lock(&self.trust).insert(source, material);
+    }
+
+    /// Makes `uri` serve `jwks` (replacing what it served: a key rotation).
+    pub fn set_jwks(&self, uri: &str, jwks: crate::Jwks) {
+        lock(&self.jwks).insert(uri.to_string(), jwks);
+    }
+
+    /// The `jwks` calls so far: `(uri, refresh_for_kid)`.
+    pub fn jwks_calls(&self) -> Vec<(String, Option<String>)> {
+        lock(&self.jwks_calls).clone()
+    }
+
+    /// Makes `validate_jwt` use `validator` (e.g. the bundled JWKS validator).
+    pub fn set_validator(&self, validator: Arc<dyn crate::JwtValidator>) {
+        *lock(&self.validator) = Some(validator);
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait::async_trait]
 impl crate::HostServices for TestHost {
     async fn validate_jwt(
         &self,
-        _: &str,
-        _: &crate::TrustSource,
+        jwt: &str,
+        source: &crate::TrustSource,
     ) -> Result<crate::VerifiedJwt, crate::JwtError> {
-        Err(crate::JwtError::Unavailable(
-            "TestHost has no trust sources".into(),
-        ))
+        let validator = lock(&self.validator).clone();
+        match validator {
+            Some(v) => v.validate(jwt, source).await,
+            None => Err(crate::JwtError::Unavailable(
+                "TestHost has no JWT validator; install one with set_validator".into(),
+            )),
+        }
     }
 
     async fn trust_material(
         &self,
-        _: &crate::TrustSource,
+        source: &crate::TrustSource,
     ) -> Result<crate::TrustMaterial, crate::JwtError> {
-        Err(crate::JwtError::Unavailable(
-            "TestHost has no trust sources".into(),
-        ))
+        lock(&self.trust).get(source).cloned().ok_or_else(|| {
+            crate::JwtError::Rejected(format!("TestHost: unknown trust source {source:?}"))
+        })
     }
 
-    async fn jwks(&self, _: &str, _: Option<&str>) -> Result<crate::Jwks, crate::JwtError> {
-        Err(crate::JwtError::Unavailable(
-            "TestHost fetches no JWKS".into(),
-        ))
+    async fn jwks(
+        &self,
+        uri: &str,
+        refresh_for_kid: Option<&str>,
+    ) -> Result<crate::Jwks, crate::JwtError> {
+        lock(&self.jwks_calls).push((uri.to_string(), refresh_for_kid.map(str::to_string)));
+        lock(&self.jwks)
+            .get(uri)
+            .cloned()
+            .ok_or_else(|| crate::JwtError::Rejected(format!("TestHost: nothing served at {uri}")))
     }
 
     async fn check_and_store_jti(

@@ -3,11 +3,14 @@
 //! file, line or plugin and the reason.
 
 use crate::clock::Clock;
+use crate::config::deployment::JwksEndpoint;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, ServeOptions};
+use crate::keys::{FetchSettings, Fetcher, KeyService, KeyServiceSettings};
 use crate::metrics::Metrics;
+use crate::oauth::parties::Parties;
 use crate::oauth::{self, OAuth, SUPER_TENANT};
-use crate::plugins::{self, Components, Host, NoKeySource, NoTrustSources, Origin, Registry};
+use crate::plugins::{self, Components, Host, KeySource, NoKeySource, Origin, Registry};
 use crate::secret::ServerSecret;
 use crate::store::{Store, StoreOptions};
 use crate::tokens::keys::SigningKeys;
@@ -133,6 +136,33 @@ impl Running {
     }
 }
 
+/// The shared key service, or none when `[oauth.jwks_endpoint] enable = false`.
+fn key_source(
+    settings: &JwksEndpoint,
+    clock: &Arc<dyn Clock>,
+    metrics: &Metrics,
+) -> Arc<dyn KeySource> {
+    if !settings.enable {
+        return Arc::new(NoKeySource);
+    }
+    let fetcher = Fetcher::new(FetchSettings {
+        connection_timeout: Duration::from_millis(settings.connection_timeout),
+        read_timeout: Duration::from_millis(settings.read_timeout),
+        size_limit_bytes: usize::try_from(settings.size_limit_bytes).unwrap_or(usize::MAX),
+        allow_insecure_http: settings.allow_insecure_http,
+    });
+    Arc::new(KeyService::new(
+        Arc::new(fetcher),
+        clock.clone(),
+        KeyServiceSettings {
+            refetch_cooldown_secs: settings.refetch_cooldown_secs,
+            default_max_age_secs: settings.default_max_age_secs,
+            max_cached_uris: usize::try_from(settings.max_cached_uris).unwrap_or(usize::MAX),
+        },
+        metrics.keys.clone(),
+    ))
+}
+
 /// Starts the server described by `config`.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
     for warning in &config.identity.warnings {
@@ -178,11 +208,19 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
 
     let builtins = oauth::builtin::registrations(store.clone(), secret.clone(), tokens.clone());
     let (registry, plugin_count) = registry(&config, builtins)?;
+    let metrics = Arc::new(Metrics::default());
+    let base_url = deployment.server.base_url.trim_end_matches('/').to_string();
+    let parties = {
+        let base_url = base_url.clone();
+        Parties::new(store.clone(), clock.clone(), move |tenant| {
+            oauth::token_endpoint_url(&base_url, tenant)
+        })
+    };
     let host = Host::new(
         store.clone(),
         clock.clone(),
-        Arc::new(NoTrustSources),
-        Arc::new(NoKeySource),
+        Arc::new(parties),
+        key_source(&deployment.oauth.jwks_endpoint, &clock, &metrics),
     );
     let components = plugins::activate(&registry, &config.identity, &host_settings(&config), &host)
         .map_err(|e| StartError::Plugins(e.to_string()))?;
@@ -211,7 +249,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         reason: e.to_string(),
     })?;
 
-    let metrics = Arc::new(Metrics::default());
     metrics.plugins_loaded.set(plugin_count as i64);
     metrics.components_active.set(
         (components.grant_handlers.len()
@@ -228,7 +265,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         clock: clock.clone(),
         metrics: metrics.clone(),
         settings: oauth::Settings {
-            base_url: deployment.server.base_url.trim_end_matches('/').to_string(),
+            base_url,
             default_format: token_settings.default_access_token_format,
             jwks_fetch_enabled: deployment.oauth.jwks_endpoint.enable,
             allow_insecure_http: deployment.oauth.jwks_endpoint.allow_insecure_http,

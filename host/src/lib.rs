@@ -1,14 +1,15 @@
 //! # tollgate-host
 //!
-//! The Tollgate server: configuration, the plugin loader, storage, HTTP and (in later modules)
-//! the key service and token issuing. `main.rs` is only the command line; everything it runs
-//! lives here so that tests and benchmarks can drive the same code.
+//! The Tollgate server: configuration, the plugin loader, storage, HTTP, the shared key service
+//! and token issuing. `main.rs` is only the command line; everything it runs lives here so that
+//! tests and benchmarks can drive the same code.
 pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod config;
 mod fsutil;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod oauth;
 pub mod plugins;

@@ -1,9 +1,9 @@
 //! Prometheus metrics (`GET /metrics`), on the `prometheus-client` crate (the Prometheus
 //! project's own Rust client: typed label sets, OpenMetrics text).
 //!
-//! The families are created here, once, so every module counts into the same names; later
-//! modules (grants, key service) add theirs beside these.
+//! The families are created here, once, so every module counts into the same names.
 
+use crate::keys::KeyMetrics;
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
@@ -36,6 +36,8 @@ pub struct Metrics {
     /// Loaded plugin files and active components.
     pub plugins_loaded: Gauge,
     pub components_active: Gauge,
+    /// The shared key service's counters.
+    pub keys: KeyMetrics,
 }
 
 impl Default for Metrics {
@@ -72,8 +74,34 @@ impl Default for Metrics {
             "Active components (built in and loaded)",
             components_active.clone(),
         );
+        let keys = KeyMetrics::default();
+        for (name, help, counter) in [
+            (
+                "jwks_fetches",
+                "JWKS fetches (each attempt, good or bad)",
+                &keys.fetches,
+            ),
+            (
+                "jwks_fetch_failures",
+                "JWKS fetches that failed",
+                &keys.fetch_failures,
+            ),
+            (
+                "jwks_cache_hits",
+                "Key lookups answered from the cache",
+                &keys.cache_hits,
+            ),
+            (
+                "jwks_refetches_suppressed",
+                "Re-fetches for an unknown kid skipped by the cooldown",
+                &keys.refetches_suppressed,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
         Metrics {
             registry,
+            keys,
             requests,
             grants,
             grant_latency,

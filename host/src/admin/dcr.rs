@@ -11,7 +11,8 @@
 //!
 //! Errors are RFC 7591 §3.2.2 bodies (`invalid_client_metadata`, 400); an unknown client is 404.
 
-use super::idps::{check_jwks_uri, modulus_bits, MIN_RSA_BITS};
+use super::idps::check_jwks_uri;
+use crate::keys::jwk::check_jwks;
 use crate::oauth::exchange::{Request, Response};
 use crate::oauth::{OAuth, Settings};
 use crate::secret::{random_bytes, random_token};
@@ -27,8 +28,6 @@ const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 const DEFAULT_GRANT_TYPE: &str = "client_credentials";
 const DEFAULT_AUTH_METHOD: &str = "client_secret_basic";
-/// JWK members that only a private (or symmetric) key has.
-const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// What registered metadata is checked against: what the server supports right now.
 pub struct Policy<'a> {
@@ -247,83 +246,6 @@ fn check_client_id(id: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("ext_param_client_id must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into())
-    }
-}
-
-/// Inline `jwks`: an object whose non-empty `keys` are usable public signing keys — RSA of at
-/// least 2048 bits, EC P-256/P-384, or Ed25519 (CONTRACT §6) — with an `alg`, if any, that fits.
-pub fn check_jwks(jwks: &Value) -> Result<(), String> {
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("jwks must be an object with a \"keys\" array")?;
-    if keys.is_empty() {
-        return Err("jwks.keys must not be empty".into());
-    }
-    for (i, key) in keys.iter().enumerate() {
-        check_jwk(key).map_err(|e| format!("jwks.keys[{i}]: {e}"))?;
-    }
-    Ok(())
-}
-
-fn check_jwk(key: &Value) -> Result<(), String> {
-    let key = key.as_object().ok_or("must be a JSON object")?;
-    let kty = key
-        .get("kty")
-        .and_then(Value::as_str)
-        .ok_or("kty is required")?;
-    if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
-        return Err(format!(
-            "holds private key material (\"{member}\"): register public keys only"
-        ));
-    }
-    let member = |name: &str| {
-        key.get(name)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("\"{name}\" is required for kty {kty}"))
-    };
-    let algs: &[&str] = match kty {
-        "RSA" => {
-            let n = URL_SAFE_NO_PAD
-                .decode(member("n")?.trim_end_matches('='))
-                .map_err(|_| "\"n\" is not base64url")?;
-            member("e")?;
-            let bits = modulus_bits(&n);
-            if bits < MIN_RSA_BITS {
-                return Err(format!(
-                    "RSA key of {bits} bits: at least {MIN_RSA_BITS} are required"
-                ));
-            }
-            &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
-        }
-        "EC" => {
-            let algs: &[&str] = match member("crv")? {
-                "P-256" => &["ES256"],
-                "P-384" => &["ES384"],
-                other => return Err(format!("unsupported EC curve {other:?} (P-256 or P-384)")),
-            };
-            member("x")?;
-            member("y")?;
-            algs
-        }
-        "OKP" => {
-            if member("crv")? != "Ed25519" {
-                return Err("unsupported OKP curve (Ed25519 only)".into());
-            }
-            member("x")?;
-            &["EdDSA"]
-        }
-        other => {
-            return Err(format!(
-                "unsupported kty {other:?}: only asymmetric signing keys (RSA, EC, OKP)"
-            ))
-        }
-    };
-    match key.get("alg") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(alg)) if algs.contains(&alg.as_str()) => Ok(()),
-        Some(alg) => Err(format!("alg {alg} does not fit a {kty} signing key")),
     }
 }
 
@@ -720,19 +642,29 @@ mod tests {
             with(json!({"keys": [{"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}]}))
                 .contains("P-521")
         );
+        let (c32, c48) = (
+            URL_SAFE_NO_PAD.encode([7u8; 32]),
+            URL_SAFE_NO_PAD.encode([7u8; 48]),
+        );
+        assert!(with(json!({"keys": [{"kty": "EC", "crv": "P-256", "x": c32}]})).contains("\"y\""));
         assert!(
-            with(json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AA"}]})).contains("\"y\"")
+            with(json!({"keys": [{"kty": "EC", "crv": "P-256", "x": c32, "y": "AA"}]}))
+                .contains("32 bytes")
         );
         assert!(
-            with(json!({"keys": [{"kty": "OKP", "crv": "X25519", "x": "AA"}]})).contains("Ed25519")
+            with(json!({"keys": [{"kty": "OKP", "crv": "X25519", "x": c32}]})).contains("Ed25519")
         );
+        assert!(with(
+            json!({"keys": [{"kty": "RSA", "n": rsa_jwk(2048)["n"], "e": "AQAB", "use": "enc"}]})
+        )
+        .contains("\"sig\""));
 
         let good = json!({"keys": [
             rsa_jwk(2048),
             rsa_jwk(4096),
-            {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "alg": "ES256"},
-            {"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"},
-            {"kty": "OKP", "crv": "Ed25519", "x": "AA", "alg": "EdDSA"},
+            {"kty": "EC", "crv": "P-256", "x": c32, "y": c32, "alg": "ES256"},
+            {"kty": "EC", "crv": "P-384", "x": c48, "y": c48},
+            {"kty": "OKP", "crv": "Ed25519", "x": c32, "alg": "EdDSA", "use": "sig"},
         ]});
         assert!(check_jwks(&good).is_ok());
     }

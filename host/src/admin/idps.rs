@@ -17,37 +17,16 @@
 //! and `IDP-60006` (invalid update request) with 400, `IDP-60001` name taken (409), `IDP-60002`
 //! unknown id (404), `IDP-65001` storage failure (500).
 //!
-//! The key policy ([`MIN_RSA_BITS`], [`modulus_bits`], [`check_jwks_uri`]) is shared with client
-//! registration.
+//! The key policy is [`crate::keys::jwk`]'s, shared with client registration and the key
+//! service; [`check_jwks_uri`] is shared with client registration.
 
+use crate::keys::jwk;
 use crate::oauth::exchange::{Request, Response};
 use crate::oauth::{acceptable_jwks_uri, OAuth, Settings};
 use crate::secret::random_bytes;
 use crate::store::StoreError;
 use crate::store::{IdpRecord, UpdateOutcome};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::{json, Map, Value};
-use x509_parser::oid_registry::{
-    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
-    OID_SIG_ED25519,
-};
-use x509_parser::public_key::PublicKey;
-use x509_parser::x509::SubjectPublicKeyInfo;
-
-/// RSA keys shorter than this are never used (CONTRACT §6).
-pub const MIN_RSA_BITS: usize = 2048;
-
-const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-const PEM_END: &str = "-----END CERTIFICATE-----";
-
-/// The bit length of a big-endian unsigned integer (an RSA modulus), leading zeros ignored.
-pub fn modulus_bits(bytes: &[u8]) -> usize {
-    match bytes.iter().position(|b| *b != 0) {
-        None => 0,
-        Some(i) => (bytes.len() - i) * 8 - bytes[i].leading_zeros() as usize,
-    }
-}
 
 /// Whether a `jwks_uri` may be registered: fetching must be on (CONTRACT §3) and the URI
 /// acceptable ([`acceptable_jwks_uri`]).
@@ -163,93 +142,7 @@ fn string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a s
 
 /// One certificate — PEM, base64 of PEM, or base64 of DER — checked and returned as PEM.
 pub fn normalise_certificate(text: &str) -> Result<String, String> {
-    let text = text.trim();
-    let der = if text.starts_with("-----BEGIN") {
-        pem_to_der(text)?
-    } else {
-        let compact: String = text.split_whitespace().collect();
-        let bytes = STANDARD
-            .decode(compact)
-            .map_err(|_| "neither PEM nor base64 of a certificate")?;
-        match std::str::from_utf8(&bytes) {
-            Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => pem_to_der(pem.trim())?,
-            _ => bytes,
-        }
-    };
-    let (rest, certificate) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
-    if !rest.is_empty() {
-        return Err("trailing data after the certificate".into());
-    }
-    check_key(certificate.public_key())?;
-    Ok(to_pem(&der))
-}
-
-/// The DER inside the one `CERTIFICATE` block of `pem` (line breaks anywhere, or none).
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
-    if pem.matches("-----BEGIN").count() != 1 {
-        return Err("each entry must hold exactly one certificate".into());
-    }
-    let body = pem
-        .strip_prefix(PEM_BEGIN)
-        .ok_or("the PEM block is not a CERTIFICATE")?
-        .strip_suffix(PEM_END)
-        .ok_or("the PEM block has no matching END CERTIFICATE line")?;
-    let compact: String = body.split_whitespace().collect();
-    STANDARD
-        .decode(compact)
-        .map_err(|_| "the PEM block is not valid base64".into())
-}
-
-fn to_pem(der: &[u8]) -> String {
-    let base64 = STANDARD.encode(der);
-    let mut pem = String::with_capacity(base64.len() + base64.len() / 64 + 64);
-    pem.push_str(PEM_BEGIN);
-    pem.push('\n');
-    for line in base64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
-    }
-    pem.push_str(PEM_END);
-    pem.push('\n');
-    pem
-}
-
-/// A certificate's key must be one the validators use (CONTRACT §6).
-fn check_key(spki: &SubjectPublicKeyInfo) -> Result<(), String> {
-    let algorithm = &spki.algorithm.algorithm;
-    if *algorithm == OID_PKCS1_RSAENCRYPTION {
-        let Ok(PublicKey::RSA(rsa)) = spki.parsed() else {
-            return Err("malformed RSA public key".into());
-        };
-        let bits = modulus_bits(rsa.modulus);
-        if bits < MIN_RSA_BITS {
-            return Err(format!(
-                "RSA key of {bits} bits: at least {MIN_RSA_BITS} are required"
-            ));
-        }
-        Ok(())
-    } else if *algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok());
-        match curve {
-            Some(c) if c == OID_EC_P256 || c == OID_NIST_EC_P384 => Ok(()),
-            _ => Err("unsupported EC curve (P-256 or P-384 only)".into()),
-        }
-    } else if *algorithm == OID_SIG_ED25519 {
-        if spki.subject_public_key.data.len() == 32 {
-            Ok(())
-        } else {
-            Err("malformed Ed25519 public key".into())
-        }
-    } else {
-        Err(format!(
-            "unsupported key type (OID {algorithm}): RSA, EC P-256/P-384 or Ed25519 only"
-        ))
-    }
+    jwk::certificate(text).map(|(pem, _)| pem)
 }
 
 /// A new id: 128 random bits as a version 4 UUID.
@@ -500,6 +393,8 @@ pub async fn delete(oauth: &OAuth, request: &Request, id: &str) -> Response {
 mod tests {
     use super::*;
     use crate::config::deployment::TokenFormat;
+    use crate::keys::jwk::{modulus_bits, pem_to_der, PEM_BEGIN, PEM_END};
+    use base64::{engine::general_purpose::STANDARD, Engine};
     use rcgen::{
         CertificateParams, KeyPair, PublicKeyData, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256,
         PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,

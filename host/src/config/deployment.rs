@@ -201,6 +201,8 @@ pub struct JwksEndpoint {
     pub default_max_age_secs: u64,
     /// Plain `http` `jwks_uri`s only on loopback unless true.
     pub allow_insecure_http: bool,
+    /// How many `jwks_uri`s the key service keeps (least recently used go first).
+    pub max_cached_uris: u64,
 }
 
 impl Default for JwksEndpoint {
@@ -213,6 +215,7 @@ impl Default for JwksEndpoint {
             refetch_cooldown_secs: 10,
             default_max_age_secs: 300,
             allow_insecure_http: false,
+            max_cached_uris: 10_000,
         }
     }
 }
@@ -343,6 +346,11 @@ fn validate(d: &mut Deployment) -> Result<(), (String, String)> {
         "oauth.jwks_endpoint.size_limit_bytes",
         "must be greater than 0",
     )?;
+    check(
+        j.max_cached_uris > 0,
+        "oauth.jwks_endpoint.max_cached_uris",
+        "must be greater than 0",
+    )?;
 
     let trimmed = d.server.base_url.trim_end_matches('/').len();
     d.server.base_url.truncate(trimmed);
@@ -416,6 +424,7 @@ mod tests {
         assert_eq!(j.refetch_cooldown_secs, 10);
         assert_eq!(j.default_max_age_secs, 300);
         assert!(!j.allow_insecure_http);
+        assert_eq!(j.max_cached_uris, 10_000);
     }
 
     #[test]
@@ -496,6 +505,7 @@ mod tests {
                     refetch_cooldown_secs: 0,
                     default_max_age_secs: 60,
                     allow_insecure_http: true,
+                    max_cached_uris: 10_000,
                 },
             },
         };

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tollgate_core::OAuthError;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reject::Rejection;
 use warp::{Filter, Reply};
 
@@ -131,138 +131,110 @@ fn exchange() -> impl Filter<Extract = (Request,), Error = Rejection> + Clone {
 }
 
 /// Every route, with JSON errors for whatever no route takes.
+///
+/// One filter extracts what every endpoint needs (tenant, method, path, request) and
+/// [`dispatch`] picks the endpoint with a plain `match`: a chain of a few dozen warp filters
+/// costs minutes of type checking and reads no better.
 pub fn routes(
     oauth: Arc<OAuth>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
-    let with = move || {
-        let oauth = oauth.clone();
-        warp::any().map(move || oauth.clone())
-    };
-    macro_rules! endpoint {
-        ($method:expr, $path:expr, |$o:ident, $r:ident $(, $p:ident: $t:ty)*| $body:expr) => {
-            tenant()
-                .and($path)
-                .and($method)
-                .and(with())
-                .and(exchange())
-                .then(
-                    move |(tenant, in_path): (String, bool), $($p: $t,)* $o: Arc<OAuth>, mut $r: Request| async move {
-                        $r.path_tenant = tenant;
-                        $r.tenant_in_path = in_path;
-                        render($body).into_response()
-                    },
-                )
-        };
-    }
-    let token = endpoint!(warp::post(), warp::path!("oauth2" / "token"), |o, r| o
-        .token(&r)
-        .await);
-    let introspect = endpoint!(
-        warp::post(),
-        warp::path!("oauth2" / "introspect"),
-        |o, r| o.introspect(&r).await
+    tenant()
+        .and(warp::method())
+        .and(warp::path::tail())
+        .and(warp::any().map(move || oauth.clone()))
+        .and(exchange())
+        .then(
+            |(tenant, in_path): (String, bool),
+             method: Method,
+             tail: warp::path::Tail,
+             oauth: Arc<OAuth>,
+             mut request: Request| async move {
+                request.path_tenant = tenant;
+                request.tenant_in_path = in_path;
+                dispatch(&oauth, &method, tail.as_str(), request).await
+            },
+        )
+        .recover(rejection)
+        .unify()
+}
+
+const DCR: [&str; 6] = ["api", "identity", "oauth2", "dcr", "v1.1", "register"];
+const IDPS: [&str; 4] = ["api", "server", "v1", "identity-providers"];
+
+/// The endpoint at `path` (below the tenant prefix) for `method`.
+async fn dispatch(o: &OAuth, method: &Method, path: &str, r: Request) -> warp::reply::Response {
+    let segments: Vec<&str> = path.split('/').collect();
+    let (get, post, put, delete) = (
+        method == Method::GET,
+        method == Method::POST,
+        method == Method::PUT,
+        method == Method::DELETE,
     );
-    let revoke = endpoint!(warp::post(), warp::path!("oauth2" / "revoke"), |o, r| o
-        .revoke(&r)
-        .await);
-    let jwks = endpoint!(warp::get(), warp::path!("oauth2" / "jwks"), |o, r| o
-        .jwks(&r)
-        .await);
-    let discovery = endpoint!(
-        warp::get(),
-        warp::path!(".well-known" / "openid-configuration")
-            .or(warp::path!(".well-known" / "oauth-authorization-server"))
-            .unify()
-            .or(warp::path!(
-                "oauth2" / "token" / ".well-known" / "openid-configuration"
-            ))
-            .unify(),
-        |o, r| o.discovery(&r)
-    );
-    let dcr = warp::path!("api" / "identity" / "oauth2" / "dcr" / "v1.1" / "register");
-    let dcr_one =
-        || warp::path!("api" / "identity" / "oauth2" / "dcr" / "v1.1" / "register" / String);
-    let register = endpoint!(warp::post(), dcr, |o, r| admin::dcr::register(&o, &r).await);
-    let dcr_get = endpoint!(warp::get(), dcr_one(), |o, r, id: String| admin::dcr::get(
-        &o, &r, &id
-    )
-    .await);
-    let dcr_put = endpoint!(warp::put(), dcr_one(), |o, r, id: String| {
-        admin::dcr::update(&o, &r, &id).await
-    });
-    let dcr_delete = endpoint!(warp::delete(), dcr_one(), |o, r, id: String| {
-        admin::dcr::delete(&o, &r, &id).await
-    });
-    let idps = || warp::path!("api" / "server" / "v1" / "identity-providers");
-    let idp_one = || warp::path!("api" / "server" / "v1" / "identity-providers" / String);
-    let idp_create = endpoint!(warp::post(), idps(), |o, r| admin::idps::create(&o, &r)
-        .await);
-    let idp_list = endpoint!(warp::get(), idps(), |o, r| admin::idps::list(&o, &r).await);
-    let idp_get = endpoint!(warp::get(), idp_one(), |o, r, id: String| admin::idps::get(
-        &o, &r, &id
-    )
-    .await);
-    let idp_put = endpoint!(warp::put(), idp_one(), |o, r, id: String| {
-        admin::idps::replace(&o, &r, &id).await
-    });
-    let idp_delete = endpoint!(warp::delete(), idp_one(), |o, r, id: String| {
-        admin::idps::delete(&o, &r, &id).await
-    });
-    let health = tenant()
-        .and(warp::path!("health"))
-        .and(warp::get())
-        .and(with())
-        .then(|_: (String, bool), o: Arc<OAuth>| health(o));
-    let metrics = tenant()
-        .and(warp::path!("metrics"))
-        .and(warp::get())
-        .and(with())
-        .map(|_: (String, bool), o: Arc<OAuth>| {
-            warp::reply::with_header(
+    let response = match segments.as_slice() {
+        ["oauth2", "token"] if post => o.token(&r).await,
+        ["oauth2", "introspect"] if post => o.introspect(&r).await,
+        ["oauth2", "revoke"] if post => o.revoke(&r).await,
+        ["oauth2", "jwks"] if get => o.jwks(&r).await,
+        [".well-known", "openid-configuration" | "oauth-authorization-server"]
+        | ["oauth2", "token", ".well-known", "openid-configuration"]
+            if get =>
+        {
+            o.discovery(&r)
+        }
+        s if s == DCR && post => admin::dcr::register(o, &r).await,
+        [s @ .., id] if *s == DCR && get => admin::dcr::get(o, &r, id).await,
+        [s @ .., id] if *s == DCR && put => admin::dcr::update(o, &r, id).await,
+        [s @ .., id] if *s == DCR && delete => admin::dcr::delete(o, &r, id).await,
+        s if s == IDPS && post => admin::idps::create(o, &r).await,
+        s if s == IDPS && get => admin::idps::list(o, &r).await,
+        [s @ .., id] if *s == IDPS && get => admin::idps::get(o, &r, id).await,
+        [s @ .., id] if *s == IDPS && put => admin::idps::replace(o, &r, id).await,
+        [s @ .., id] if *s == IDPS && delete => admin::idps::delete(o, &r, id).await,
+        ["health"] if get => return health(o).await,
+        ["metrics"] if get => {
+            return warp::reply::with_header(
                 o.metrics.render(),
                 "content-type",
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )
             .into_response()
-        });
+        }
+        s if is_endpoint(s) => return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        _ => return error(StatusCode::NOT_FOUND, "no endpoint at this path"),
+    };
+    render(response).into_response()
+}
 
-    token
-        .or(introspect)
-        .unify()
-        .or(revoke)
-        .unify()
-        .or(jwks)
-        .unify()
-        .or(discovery)
-        .unify()
-        .or(register)
-        .unify()
-        .or(dcr_get)
-        .unify()
-        .or(dcr_put)
-        .unify()
-        .or(dcr_delete)
-        .unify()
-        .or(idp_create)
-        .unify()
-        .or(idp_list)
-        .unify()
-        .or(idp_get)
-        .unify()
-        .or(idp_put)
-        .unify()
-        .or(idp_delete)
-        .unify()
-        .or(health)
-        .unify()
-        .or(metrics)
-        .unify()
-        .recover(rejection)
-        .unify()
+/// Whether `segments` name an endpoint (for 405 rather than 404).
+fn is_endpoint(segments: &[&str]) -> bool {
+    let item_of = |base: &[&str]| {
+        segments.len() == base.len() + 1
+            && segments[..base.len()] == *base
+            && !segments[base.len()].is_empty()
+    };
+    matches!(
+        segments,
+        ["oauth2", "token" | "introspect" | "revoke" | "jwks"]
+            | [
+                ".well-known",
+                "openid-configuration" | "oauth-authorization-server"
+            ]
+            | ["oauth2", "token", ".well-known", "openid-configuration"]
+            | ["health"]
+            | ["metrics"]
+    ) || segments == DCR
+        || segments == IDPS
+        || item_of(&DCR)
+        || item_of(&IDPS)
+}
+
+fn error(status: StatusCode, description: &str) -> warp::reply::Response {
+    reply::oauth_error_with_status(status.as_u16(), &OAuthError::invalid_request(description))
+        .into_response()
 }
 
 /// `{"status":"ok"}` while the database answers; 503 naming the failure otherwise.
-async fn health(oauth: Arc<OAuth>) -> warp::reply::Response {
+async fn health(oauth: &OAuth) -> warp::reply::Response {
     match oauth.store.ping().await {
         Ok(()) => render(Response::json(200, serde_json::json!({"status": "ok"}))).into_response(),
         Err(e) => {

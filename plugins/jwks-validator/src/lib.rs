@@ -1,0 +1,284 @@
+//! # tollgate-jwks-validator
+//!
+//! Tollgate's bundled JWT signature validator (CONTRACT §4, §6), registered as `jwks-validator`
+//! and under WSO2's `org.wso2.carbon.identity.oauth2.validators.jwt.JWKSBasedJWTValidator`.
+//!
+//! Given a JWT and a trust source (an identity provider or a client of a tenant), it asks the
+//! host for the source's keys — static ones (certificates, inline `jwks`) and, for a `jwks_uri`,
+//! the shared key service's cached set — picks the key the JWT's `kid` names, verifies the
+//! signature with jsonwebtoken, and returns the header and claims. Claim rules (`aud`, `exp`,
+//! `jti`, …) are the caller's.
+//!
+//! What it never does, whatever the token says:
+//! - accept `alg: none` (in any case), an HMAC algorithm, or anything outside RS256/384/512,
+//!   PS256/384/512, ES256, ES384 and EdDSA;
+//! - use a key the token names itself (`jku`, `x5u`, `jwk`, `x5c` are ignored: keys come only
+//!   from what an operator registered);
+//! - use a key whose type, curve or `alg` does not fit the JWT's `alg`;
+//! - read a JWT over [`MAX_JWT_BYTES`], a JWE (five segments), a nested JWT (`cty: JWT`), or
+//!   one with a `crit` header (it understands no extension);
+//! - try more than [`MAX_CANDIDATES`] keys for one JWT (a JWT without `kid` is tried against
+//!   the keys that fit its `alg`; a key without `kid` fits any `kid`).
+//!
+//! A `kid` missing from a fetched set makes the host re-fetch the set once (rate-limited per
+//! URI by the key service), which is how an IdP's key rotation is followed unannounced.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tollgate_core::{
+    async_trait, export_plugin, sdk::Plugin, ComponentInfo, HostServices, JwtError, JwtValidator,
+    TrustSource, VerifiedJwt,
+};
+
+/// A JWT longer than this is rejected unread (CONTRACT §6).
+pub const MAX_JWT_BYTES: usize = 16 * 1024;
+/// At most this many keys are tried for one JWT.
+pub const MAX_CANDIDATES: usize = 8;
+
+/// The accepted algorithms, by their JOSE name.
+const ALGORITHMS: [(&str, Algorithm); 9] = [
+    ("RS256", Algorithm::RS256),
+    ("RS384", Algorithm::RS384),
+    ("RS512", Algorithm::RS512),
+    ("PS256", Algorithm::PS256),
+    ("PS384", Algorithm::PS384),
+    ("PS512", Algorithm::PS512),
+    ("ES256", Algorithm::ES256),
+    ("ES384", Algorithm::ES384),
+    ("EdDSA", Algorithm::EdDSA),
+];
+
+/// The validator; stateless apart from the host it asks.
+pub struct JwksValidator {
+    host: Arc<dyn HostServices>,
+}
+
+impl JwksValidator {
+    pub fn new(host: Arc<dyn HostServices>) -> Self {
+        JwksValidator { host }
+    }
+}
+
+fn reject(reason: impl Into<String>) -> JwtError {
+    JwtError::Rejected(reason.into())
+}
+
+/// A compact JWS, split and decoded, not yet verified.
+#[derive(Debug)]
+pub struct Jws<'a> {
+    /// `header.payload`, the signed bytes.
+    pub signing_input: &'a str,
+    pub signature: &'a str,
+    pub header: Map<String, Value>,
+    pub claims: Map<String, Value>,
+    pub alg: Algorithm,
+    pub alg_name: &'static str,
+    pub kid: Option<String>,
+}
+
+impl<'a> Jws<'a> {
+    /// Splits and decodes `jwt`, applying every rule that needs no key.
+    pub fn parse(jwt: &'a str) -> Result<Jws<'a>, JwtError> {
+        if jwt.len() > MAX_JWT_BYTES {
+            return Err(reject(format!(
+                "the JWT is longer than {MAX_JWT_BYTES} bytes"
+            )));
+        }
+        let segments = jwt.split('.').count();
+        if segments == 5 {
+            return Err(reject(
+                "an encrypted JWT (JWE) is not accepted: a signed JWT is required",
+            ));
+        }
+        if segments != 3 {
+            return Err(reject("not a signed JWT in compact serialization"));
+        }
+        let (signing_input, signature) = jwt.rsplit_once('.').expect("three segments");
+        let (header, payload) = signing_input.split_once('.').expect("three segments");
+        let header: Map<String, Value> =
+            json_object(header).ok_or_else(|| reject("the JOSE header is not a JSON object"))?;
+        let alg_value = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        let (alg_name, alg) = match ALGORITHMS.iter().find(|(name, _)| *name == alg_value) {
+            Some((name, alg)) => (*name, *alg),
+            None if alg_value.eq_ignore_ascii_case("none") => {
+                return Err(reject("alg none is never accepted"))
+            }
+            None if alg_value.to_ascii_uppercase().starts_with("HS") => {
+                return Err(reject(
+                    "HMAC algorithms are never accepted: sign with an asymmetric key",
+                ))
+            }
+            None if alg_value.is_empty() => return Err(reject("the JOSE header has no alg")),
+            None => {
+                return Err(reject(format!(
+                    "alg {alg_value:?} is not accepted (RS256/384/512, PS256/384/512, \
+                     ES256, ES384, EdDSA)"
+                )))
+            }
+        };
+        if let Some(crit) = header.get("crit") {
+            return Err(reject(format!(
+                "crit {crit} names header extensions this validator does not understand"
+            )));
+        }
+        if header
+            .get("cty")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(reject("a nested JWT (cty: JWT) is not accepted"));
+        }
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(reject("kid must be a string")),
+        };
+        let claims =
+            json_object(payload).ok_or_else(|| reject("the JWT claims are not a JSON object"))?;
+        if signature.is_empty() {
+            return Err(reject("the JWT is not signed"));
+        }
+        Ok(Jws {
+            signing_input,
+            signature,
+            header,
+            claims,
+            alg,
+            alg_name,
+            kid,
+        })
+    }
+
+    /// Whether `key` (a public JWK) verifies this JWS's signature. A key that does not fit the
+    /// algorithm, or cannot be read, does not.
+    pub fn verifies_with(&self, key: &Value) -> bool {
+        fits(key, self.alg_name)
+            && decoding_key(key).is_some_and(|k| {
+                jsonwebtoken::crypto::verify(
+                    self.signature,
+                    self.signing_input.as_bytes(),
+                    &k,
+                    self.alg,
+                )
+                .unwrap_or(false)
+            })
+    }
+}
+
+/// A base64url (unpadded) segment holding a JSON object.
+fn json_object(segment: &str) -> Option<Map<String, Value>> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn member<'k>(key: &'k Value, name: &str) -> Option<&'k str> {
+    key.get(name).and_then(Value::as_str)
+}
+
+/// Whether `key`'s type, curve and `alg` fit the JWT's algorithm.
+pub fn fits(key: &Value, alg: &str) -> bool {
+    let by_type = match (member(key, "kty"), member(key, "crv")) {
+        (Some("RSA"), _) => alg.starts_with("RS") || alg.starts_with("PS"),
+        (Some("EC"), Some("P-256")) => alg == "ES256",
+        (Some("EC"), Some("P-384")) => alg == "ES384",
+        (Some("OKP"), Some("Ed25519")) => alg == "EdDSA",
+        _ => false,
+    };
+    by_type && key.get("alg").is_none_or(|a| a == alg)
+}
+
+fn decoding_key(key: &Value) -> Option<DecodingKey> {
+    match member(key, "kty")? {
+        "RSA" => DecodingKey::from_rsa_components(member(key, "n")?, member(key, "e")?).ok(),
+        "EC" => DecodingKey::from_ec_components(member(key, "x")?, member(key, "y")?).ok(),
+        "OKP" => DecodingKey::from_ed_components(member(key, "x")?).ok(),
+        _ => None,
+    }
+}
+
+/// The keys to try: those whose `kid` is the JWT's (or, failing that, those without a `kid`),
+/// that fit its algorithm.
+fn candidates<'k>(keys: &'k [Value], jws: &Jws) -> Vec<&'k Value> {
+    let fitting = |k: &&Value| fits(k, jws.alg_name);
+    let Some(kid) = jws.kid.as_deref() else {
+        return keys.iter().filter(fitting).collect();
+    };
+    let named: Vec<&Value> = keys
+        .iter()
+        .filter(|k| member(k, "kid") == Some(kid))
+        .collect();
+    if named.is_empty() {
+        keys.iter()
+            .filter(|k| k.get("kid").is_none())
+            .filter(fitting)
+            .collect()
+    } else {
+        named.into_iter().filter(fitting).collect()
+    }
+}
+
+fn has_kid(keys: &[Value], kid: &str) -> bool {
+    keys.iter().any(|k| member(k, "kid") == Some(kid))
+}
+
+#[async_trait]
+impl JwtValidator for JwksValidator {
+    async fn validate(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError> {
+        let jws = Jws::parse(jwt)?;
+        let material = self.host.trust_material(source).await?;
+        let mut keys = material.keys;
+        if let Some(uri) = material.jwks_uri.as_deref() {
+            let mut set = self.host.jwks(uri, None).await?;
+            if let Some(kid) = jws.kid.as_deref() {
+                if !has_kid(&keys, kid) && !has_kid(&set.keys, kid) {
+                    set = self.host.jwks(uri, Some(kid)).await?;
+                }
+            }
+            keys.extend(set.keys);
+        }
+        let candidates = candidates(&keys, &jws);
+        if candidates.is_empty() {
+            return Err(reject(match &jws.kid {
+                Some(kid) => format!(
+                    "no {} key with kid {kid:?} is registered for this issuer",
+                    jws.alg_name
+                ),
+                None => format!("no {} key is registered for this issuer", jws.alg_name),
+            }));
+        }
+        if candidates
+            .iter()
+            .take(MAX_CANDIDATES)
+            .any(|key| jws.verifies_with(key))
+        {
+            Ok(VerifiedJwt {
+                header: jws.header,
+                claims: jws.claims,
+                party: material.party,
+            })
+        } else {
+            Err(reject("the JWT signature does not verify"))
+        }
+    }
+}
+
+/// The plugin's one component, as the host sees it.
+pub fn plugin() -> Plugin {
+    Plugin::new().jwt_validator(
+        ComponentInfo::jwt_validator("jwks-validator")
+            .alias("org.wso2.carbon.identity.oauth2.validators.jwt.JWKSBasedJWTValidator")
+            .description(
+                "Verifies JWT signatures with an IdP's or client's registered keys: jwks_uri \
+                 (shared, cached key service), certificates or inline jwks",
+            ),
+        |ctx| Ok(JwksValidator::new(ctx.host)),
+    )
+}
+
+export_plugin!(plugin());
+
+#[cfg(test)]
+mod tests;
