@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The store is shutting down: its group-commit writer has stopped.
+    #[error("the database writer has stopped")]
+    Closed,
 }
 
 impl StoreError {

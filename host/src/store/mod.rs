@@ -58,6 +58,7 @@ macro_rules! execute {
 }
 
 // After the macros, which they use.
+mod batch;
 mod clients;
 mod idps;
 mod keys;
@@ -71,6 +72,8 @@ pub use tokens::{RotateOutcome, TokenKind, TokenRecord};
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// Group commit of token inserts ([`batch`]); `None` in the writer's own handle.
+    writer: Option<batch::TokenWriter>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,7 +135,13 @@ impl Store {
                 "unsupported URL scheme (expected sqlite: or postgres://)",
             ));
         };
-        let store = Store { pool };
+        let store = Store {
+            writer: Some(batch::TokenWriter::start(Store {
+                pool: pool.clone(),
+                writer: None,
+            })),
+            pool,
+        };
         tracing::info!(
             backend = store.backend(),
             url = %error::redact_url(url),

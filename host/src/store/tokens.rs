@@ -130,8 +130,24 @@ impl TryFrom<TokenRow> for TokenRecord {
 }
 
 impl Store {
-    /// Stores tokens, all or none (one multi-row `INSERT`).
+    /// Stores tokens, all or none, through the group commit ([`super::batch`]): the call
+    /// returns once they are committed.
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        match &self.writer {
+            _ if tokens.is_empty() => Ok(()),
+            Some(writer) => writer.insert(tokens.to_vec()).await,
+            None => {
+                self.insert_token_rows(&tokens.iter().collect::<Vec<_>>())
+                    .await
+            }
+        }
+    }
+
+    /// Stores tokens with one multi-row `INSERT`.
+    pub(super) async fn insert_token_rows(
+        &self,
+        tokens: &[&TokenRecord],
+    ) -> Result<(), StoreError> {
         const PER_ROW: usize = 12;
         if tokens.is_empty() {
             return Ok(());
