@@ -169,7 +169,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         tracing::warn!("{warning}");
     }
     let deployment = &config.deployment;
-    let store = Store::open(&config.database_url(), &StoreOptions::default())
+    let options = StoreOptions {
+        cache_ttl: Duration::from_secs(deployment.database.cache_ttl_secs),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&config.database_url(), &options)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
     store

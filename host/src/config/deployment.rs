@@ -97,12 +97,16 @@ impl Default for SuperAdmin {
 pub struct Database {
     /// `sqlite:…` or `postgres://…`; use `Config::database_url` for the resolved form.
     pub url: String,
+    /// How long a host may serve a client record from memory: the longest a change made on
+    /// another host sharing the database goes unseen here. 0 turns the cache off.
+    pub cache_ttl_secs: u64,
 }
 
 impl Default for Database {
     fn default() -> Self {
         Database {
             url: "sqlite://data/tollgate.db".into(),
+            cache_ttl_secs: 5,
         }
     }
 }
@@ -484,6 +488,7 @@ mod tests {
             },
             database: Database {
                 url: "postgres://tollgate@db/tollgate".into(),
+                cache_ttl_secs: 5,
             },
             plugins: Plugins {
                 dropins_dir: "/opt/dropins".into(),

@@ -134,17 +134,27 @@ impl Store {
         Ok(inserted == 1)
     }
 
-    /// The client `client_id` of `tenant`, if registered.
+    /// The client `client_id` of `tenant`, if registered. Served from the record cache when
+    /// read within the last `StoreOptions::cache_ttl` (changes made through this store are
+    /// seen at once; another host's, within that time).
     pub async fn client(
         &self,
         tenant: &str,
         client_id: &str,
     ) -> Result<Option<ClientRecord>, StoreError> {
+        let key = (tenant.to_owned(), client_id.to_owned());
+        if let Some(hit) = self.cache.clients.get(&key) {
+            return Ok(Some(hit));
+        }
         let select = format!("SELECT {COLUMNS} FROM clients WHERE tenant = $1 AND client_id = $2");
         let row: Option<ClientRow> = with_pool!(self, pool => {
             sqlx::query_as(&select).bind(tenant).bind(client_id).fetch_optional(pool).await
         })?;
-        row.map(ClientRecord::try_from).transpose()
+        let client = row.map(ClientRecord::try_from).transpose()?;
+        if let Some(c) = &client {
+            self.cache.clients.put(key, c.clone());
+        }
+        Ok(client)
     }
 
     /// Replaces every column but `tenant`, `client_id` and `created_at`; `false` when the
@@ -170,6 +180,9 @@ impl Store {
             to_json(&c.metadata),
             c.updated_at,
         )?;
+        self.cache
+            .clients
+            .forget(&(c.tenant.clone(), c.client_id.clone()));
         Ok(updated == 1)
     }
 
@@ -195,6 +208,9 @@ impl Store {
             Ok::<_, sqlx::Error>(deleted)
         }
         .await)?;
+        self.cache
+            .clients
+            .forget(&(tenant.to_owned(), client_id.to_owned()));
         Ok(deleted)
     }
 }
@@ -228,7 +244,48 @@ mod tests {
         client_crud_round_trips,
         client_ids_are_per_tenant,
         client_delete_revokes_its_tokens,
+        client_records_are_cached_with_bounded_staleness,
     );
+
+    /// A second host on the same database: its own changes are seen at once, another's within
+    /// the cache TTL (here: not within the test), and never with the cache off.
+    async fn client_records_are_cached_with_bounded_staleness(fx: &Fixture) {
+        let here = &fx.store;
+        let options = |ttl: u64| super::super::StoreOptions {
+            cache_ttl: std::time::Duration::from_secs(ttl),
+            ..super::super::StoreOptions::default()
+        };
+        let there = Store::open(&fx.url, &options(3600)).await.expect("there");
+        let uncached = Store::open(&fx.url, &options(0)).await.expect("off");
+        let c = client("acme", "app");
+        assert!(here.insert_client(&c).await.expect("insert"));
+        // A miss is not cached: registered on one host, known on the other at once.
+        assert_eq!(
+            there.client("acme", "app").await.expect("read"),
+            Some(c.clone())
+        );
+        let renamed = ClientRecord {
+            client_name: "renamed".into(),
+            ..c.clone()
+        };
+        assert!(here.update_client(&renamed).await.expect("update"));
+        assert_eq!(
+            here.client("acme", "app").await.expect("here"),
+            Some(renamed.clone())
+        );
+        assert_eq!(
+            there.client("acme", "app").await.expect("there"),
+            Some(c.clone())
+        );
+        assert_eq!(
+            uncached.client("acme", "app").await.expect("off"),
+            Some(renamed)
+        );
+        assert!(there.delete_client("acme", "app").await.expect("delete"));
+        assert_eq!(there.client("acme", "app").await.expect("there"), None);
+        there.close().await;
+        uncached.close().await;
+    }
 
     async fn client_crud_round_trips(fx: &Fixture) {
         let store = &fx.store;

@@ -59,6 +59,7 @@ macro_rules! execute {
 
 // After the macros, which they use.
 mod batch;
+mod cache;
 mod clients;
 mod idps;
 mod keys;
@@ -72,6 +73,8 @@ pub use tokens::{RotateOutcome, TokenKind, TokenRecord};
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// Recently read records ([`cache`]), shared by every clone.
+    cache: std::sync::Arc<cache::Caches>,
     /// Group commit of token inserts ([`batch`]); `None` in the writer's own handle.
     writer: Option<batch::TokenWriter>,
 }
@@ -92,6 +95,9 @@ pub struct StoreOptions {
     /// PostgreSQL `statement_timeout` for every pooled connection; `0` disables it.
     /// SQLite has no equivalent (its writers wait up to a fixed 5 s `busy_timeout`).
     pub statement_timeout: Duration,
+    /// How long a record read from the database may be served from memory (`[database]
+    /// cache_ttl_secs`); zero turns the cache off.
+    pub cache_ttl: Duration,
 }
 
 impl Default for StoreOptions {
@@ -100,6 +106,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
+            cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -135,12 +142,16 @@ impl Store {
                 "unsupported URL scheme (expected sqlite: or postgres://)",
             ));
         };
+        let cache = std::sync::Arc::new(cache::Caches::new(opts.cache_ttl));
+        let writer = batch::TokenWriter::start(Store {
+            pool: pool.clone(),
+            cache: cache.clone(),
+            writer: None,
+        });
         let store = Store {
-            writer: Some(batch::TokenWriter::start(Store {
-                pool: pool.clone(),
-                writer: None,
-            })),
             pool,
+            cache,
+            writer: Some(writer),
         };
         tracing::info!(
             backend = store.backend(),

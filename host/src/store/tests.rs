@@ -14,7 +14,7 @@ use super::*;
 const PG_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
 
 pub(crate) struct Fixture {
-    url: String,
+    pub(crate) url: String,
     pub(crate) store: Store,
     // Declared last so it is dropped after `store` has let go of its connections.
     _guard: Guard,
