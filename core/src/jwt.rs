@@ -92,3 +92,57 @@ impl std::fmt::Display for JwtError {
 }
 
 impl std::error::Error for JwtError {}
+
+/// A JWT longer than this is rejected unread (CONTRACT §6).
+pub const MAX_JWT_BYTES: usize = 16 * 1024;
+
+/// The claims of a compact JWS, **not verified**: only for finding whom to verify it against
+/// (`iss`, `sub`). `None` when the JWT is oversized or not three segments with a JSON object in
+/// the middle.
+pub fn peek_claims(jwt: &str) -> Option<Map<String, Value>> {
+    use base64::Engine;
+    if jwt.len() > MAX_JWT_BYTES {
+        return None;
+    }
+    let mut segments = jwt.split('.');
+    let (_, payload, _, None) = (
+        segments.next()?,
+        segments.next()?,
+        segments.next()?,
+        segments.next(),
+    ) else {
+        return None;
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A NumericDate claim (RFC 7519 §2) in whole seconds: `Ok(None)` when absent, an error naming
+/// the claim when it is not a finite number. Fractions are truncated; numbers beyond `i64`
+/// saturate.
+pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(i)),
+            (None, Some(f)) if f.is_finite() => Ok(Some(f as i64)),
+            _ => Err(format!("{name} is not a valid NumericDate")),
+        },
+        Some(_) => Err(format!("{name} must be a number of seconds")),
+    }
+}
+
+/// Whether `aud` (a string or an array of strings, RFC 7519 §4.1.3) names `audience`; an error
+/// when `aud` is absent or of another type.
+pub fn audience_contains(claims: &Map<String, Value>, audience: &str) -> Result<bool, String> {
+    match claims.get("aud") {
+        None => Err("aud is required".into()),
+        Some(Value::String(a)) => Ok(a == audience),
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => {
+            Ok(list.iter().any(|a| a == audience))
+        }
+        Some(_) => Err("aud must be a string or an array of strings".into()),
+    }
+}

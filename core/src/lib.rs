@@ -48,7 +48,10 @@ pub use component::{
 pub use error::{ErrorCode, OAuthError};
 pub use grant::Grant;
 pub use host::{HostError, HostServices, LogLevel};
-pub use jwt::{Jwks, JwtError, TrustMaterial, TrustSource, TrustedParty, VerifiedJwt};
+pub use jwt::{
+    audience_contains, numeric_date, peek_claims, Jwks, JwtError, TrustMaterial, TrustSource,
+    TrustedParty, VerifiedJwt, MAX_JWT_BYTES,
+};
 pub use properties::{Properties, PropertyError};
 pub use request::TokenRequest;
 

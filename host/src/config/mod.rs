@@ -177,9 +177,9 @@ mod tests {
         assert_eq!(id.listeners.len(), 3);
         let props: Vec<usize> = id.listeners.iter().map(|l| l.properties.len()).collect();
         assert_eq!(props, [2, 3, 0]);
-        // The bundled validator is on; the two plugins not built yet are off (see the file).
+        // The bundled grant and validator are on; private_key_jwt, not built yet, is off.
         let enabled: Vec<bool> = id.listeners.iter().map(|l| l.enable).collect();
-        assert_eq!(enabled, [false, false, true]);
+        assert_eq!(enabled, [true, false, true]);
         assert_eq!(id.caches.len(), 1);
         assert_eq!(
             id.cache("PrivateKeyJWT").and_then(|c| c.timeout_minutes),

@@ -33,8 +33,7 @@ use tollgate_core::{
     TrustSource, VerifiedJwt,
 };
 
-/// A JWT longer than this is rejected unread (CONTRACT §6).
-pub const MAX_JWT_BYTES: usize = 16 * 1024;
+pub use tollgate_core::MAX_JWT_BYTES;
 /// At most this many keys are tried for one JWT.
 pub const MAX_CANDIDATES: usize = 8;
 
