@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Load test over loopback: builds release, starts Tollgate on SQLite with TLS off, registers a
-# client, and drives client_credentials + client_secret_basic with wrk (installed from Debian's
-# packages if missing). Prints req/s, p50, p99 and the error count, and the server's RSS.
-#   ./bench/load.sh                 # 25 s, 1 thread, 32 connections
+# client, and drives one scenario with wrk (installed from Debian's packages if missing).
+# Prints req/s, p50, p99 and the error count, and the server's RSS.
+#   ./bench/load.sh                      # client_credentials + client_secret_basic, opaque tokens
+#   ./bench/load.sh jwt_bearer           # JWT bearer grant, RS256 assertions (unique jti each)
+#                                        # from an IdP whose JWKS a loopback server publishes
 #   DURATION=10s CONNECTIONS=64 ./bench/load.sh
+#   ASSERTIONS_COUNT=200000 ./bench/load.sh jwt_bearer   # assertions minted beforehand
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${DURATION:-25s}"
+SCENARIO="${1:-client_credentials}"
+case "$SCENARIO" in client_credentials|jwt_bearer) ;; *) echo "unknown scenario $SCENARIO" >&2; exit 2;; esac
+DURATION="${DURATION:-$([ "$SCENARIO" = jwt_bearer ] && echo 10s || echo 25s)}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -p tollgate-host --quiet
+cargo build --release --workspace --quiet
 
 work="$(mktemp -d)"
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-mkdir -p "$work/conf"
+trap 'kill "$pid" ${jwks_pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/conf" "$work/dropins" "$work/jwks"
 cat > "$work/conf/deployment.toml" <<TOML
 [server]
 bind = "127.0.0.1:0"
@@ -23,20 +28,69 @@ bind = "127.0.0.1:0"
 enabled = false
 [super_admin]
 password = "bench-admin"
+[plugins]
+dropins_dir = "dropins"
 TOML
-printf '<Server/>\n' > "$work/conf/identity.xml"
+if [ "$SCENARIO" = jwt_bearer ]; then
+  cp target/release/libtollgate_jwks_validator.so target/release/libtollgate_jwt_bearer.so "$work/dropins/"
+  cat > "$work/conf/identity.xml" <<XML
+<Server>
+  <OAuth><SupportedGrantTypes><SupportedGrantType>
+    <GrantTypeName>urn:ietf:params:oauth:grant-type:jwt-bearer</GrantTypeName>
+    <GrantTypeHandlerImplClass>org.wso2.carbon.identity.oauth2.grant.jwt.JWTBearerGrantHandler</GrantTypeHandlerImplClass>
+  </SupportedGrantType></SupportedGrantTypes></OAuth>
+  <EventListeners>
+    <EventListener name="org.wso2.carbon.identity.oauth2.grant.jwt.JWTBearerGrantHandler" orderId="100" enable="true"/>
+    <EventListener name="org.wso2.carbon.identity.oauth2.validators.jwt.JWKSBasedJWTValidator" orderId="10" enable="true"/>
+  </EventListeners>
+</Server>
+XML
+else
+  printf '<Server/>\n' > "$work/conf/identity.xml"
+fi
 TOLLGATE_LOG=warn target/release/tollgate serve --conf "$work/conf" > "$work/out" 2> "$work/err" &
 pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/out" && break; sleep 0.1; done
 url="$(sed -n 's/^Tollgate listening on //p' "$work/out")"
 [ -n "$url" ] || { cat "$work/err"; exit 1; }
 
+grants='["client_credentials"]'
+[ "$SCENARIO" = jwt_bearer ] && grants='["urn:ietf:params:oauth:grant-type:jwt-bearer"]'
 client="$(curl -sf -u admin:bench-admin -H 'content-type: application/json' \
-  -d '{"client_name":"bench","grant_types":["client_credentials"]}' \
+  -d "{\"client_name\":\"bench\",\"grant_types\":$grants}" \
   "$url/api/identity/oauth2/dcr/v1.1/register")"
 id="$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')"
 secret="$(printf '%s' "$client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')"
 export CLIENT_BASIC="$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+
+if [ "$SCENARIO" = jwt_bearer ]; then
+  # The IdP: its JWKS (the RSA test key, kid "bench") served over loopback HTTP.
+  python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); k["kid"]="bench"; print(json.dumps({"keys":[k]}))' \
+    tests/fixtures/keys/rsa-2048.jwk.json > "$work/jwks/jwks.json"
+  python3 -c '
+import http.server, socketserver, sys, os
+os.chdir(sys.argv[1])
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+with socketserver.TCPServer(("127.0.0.1", 0), Quiet) as s:
+    print(s.server_address[1], flush=True); s.serve_forever()' "$work/jwks" > "$work/jwks.port" &
+  jwks_pid=$!
+  for _ in $(seq 50); do [ -s "$work/jwks.port" ] && break; sleep 0.1; done
+  curl -sf -u admin:bench-admin -H 'content-type: application/json' \
+    -d "{\"name\":\"https://bench-idp.example\",\"certificate\":{\"jwksUri\":\"http://127.0.0.1:$(cat "$work/jwks.port")/jwks.json\"}}" \
+    "$url/api/server/v1/identity-providers" > /dev/null
+  count="${ASSERTIONS_COUNT:-150000}"
+  echo "minting $count RS256 assertions…"
+  target/release/tollgate assertion --key tests/fixtures/keys/rsa-2048.pem --alg RS256 --kid bench \
+    --iss https://bench-idp.example --sub alice --aud https://localhost:9443/oauth2/token \
+    --lifetime 900 --count "$count" > "$work/assertions"
+  export ASSERTIONS="$work/assertions"
+  echo "jwt-bearer (RS256, unique jti, cached JWKS) + client_secret_basic, opaque tokens, SQLite, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/jwt_bearer.lua "$url/oauth2/token" | tee "$work/wrk"
+  echo "JWKS fetches: $(curl -s "$url/metrics" | awk '/^tollgate_jwks_fetches_total/ {print $2}')"
+  echo "server RSS: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MiB"
+  exit 0
+fi
 
 echo "client_credentials + client_secret_basic, opaque tokens, SQLite, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/client_credentials.lua "$url/oauth2/token" | tee "$work/wrk"

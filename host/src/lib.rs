@@ -5,6 +5,7 @@
 //! tests and benchmarks can drive the same code.
 pub mod admin;
 pub mod app;
+pub mod assertion;
 pub mod clock;
 pub mod config;
 mod fsutil;

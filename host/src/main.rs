@@ -1,10 +1,12 @@
 //! The `tollgate` command line. Everything it runs lives in the `tollgate_host` library.
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tollgate_host::{app, clock::SystemClock, config::Config};
+use tollgate_host::clock::Clock;
+use tollgate_host::{app, assertion, clock::SystemClock, config::Config};
 
 /// Tollgate: an OAuth 2.0 token service for JWT bearer grants and private_key_jwt, extended by
 /// plugins dropped into dropins/ and enabled in identity.xml.
@@ -31,6 +33,33 @@ enum Command {
         #[arg(long, default_value = "conf")]
         conf: PathBuf,
     },
+    /// Prints signed JWTs, one per line, each with its own random jti: an identity provider's
+    /// assertion for the JWT bearer grant (iss = the IdP's name, aud = its alias), or a client
+    /// assertion for private_key_jwt (iss = sub = client_id, aud = the token endpoint URL).
+    Assertion {
+        /// PEM private key (PKCS#8, or PKCS#1 for RSA).
+        #[arg(long)]
+        key: PathBuf,
+        /// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// The `kid` header (the key's id in the issuer's JWKS).
+        #[arg(long)]
+        kid: Option<String>,
+        #[arg(long)]
+        iss: String,
+        /// Defaults to --iss.
+        #[arg(long)]
+        sub: Option<String>,
+        #[arg(long, default_value = "https://localhost:9443/oauth2/token")]
+        aud: String,
+        /// Seconds until exp.
+        #[arg(long, default_value_t = 300)]
+        lifetime: i64,
+        /// How many to print.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +73,43 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Serve { conf } => serve(conf),
+        Command::Assertion {
+            key,
+            alg,
+            kid,
+            iss,
+            sub,
+            aud,
+            lifetime,
+            count,
+        } => {
+            let minted = assertion::algorithm(&alg).and_then(|alg| {
+                let pem = std::fs::read(&key).map_err(|e| format!("{}: {e}", key.display()))?;
+                let signing_key =
+                    assertion::key(&pem, alg).map_err(|e| format!("{}: {e}", key.display()))?;
+                let spec = assertion::Spec {
+                    alg,
+                    kid,
+                    iss,
+                    sub,
+                    aud,
+                    lifetime,
+                };
+                assertion::mint(&spec, &signing_key, SystemClock.now(), count)
+            });
+            match minted {
+                Ok(jwts) => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    for jwt in jwts {
+                        if writeln!(out, "{jwt}").is_err() {
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Plugins { conf } => {
             let config = match Config::load(&conf) {
                 Ok(c) => c,

@@ -208,11 +208,7 @@ async fn a_used_jti_is_refused_per_issuer_and_only_with_prevent_token_reuse() {
     refused(&h, good(), "already used").await;
     // The same jti from another IdP is another token: the host's store is keyed by the issuer.
     assert!(host
-        .check_and_store_jti(
-            "jwt-bearer\nt\nhttps://other.example",
-            "j-1",
-            NOW + 60
-        )
+        .check_and_store_jti("jwt-bearer\nt\nhttps://other.example", "j-1", NOW + 60)
         .await
         .unwrap());
     // No jti: nothing to remember.

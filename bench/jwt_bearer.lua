@@ -1,0 +1,28 @@
+-- wrk script: the JWT bearer grant with client_secret_basic. Each request sends the next of the
+-- pre-minted assertions in the file named by ASSERTIONS (one per line, each with its own jti);
+-- CLIENT_BASIC is the base64 of client_id:client_secret. Both come from load.sh. Running out of
+-- assertions would replay them: such requests fail and are counted as errors.
+local assertions = {}
+for line in io.lines(os.getenv("ASSERTIONS")) do
+  assertions[#assertions + 1] = line
+end
+local next_one = 0
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic " .. os.getenv("CLIENT_BASIC")
+
+request = function()
+  next_one = next_one % #assertions + 1
+  return wrk.format(nil, nil, nil,
+    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
+      .. assertions[next_one])
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout))
+end
