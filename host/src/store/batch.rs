@@ -1,27 +1,37 @@
-//! Group commit for token inserts, the one write every grant makes.
+//! Group commit for the writes every grant makes: its tokens, and the replay check of its
+//! assertion's `jti`.
 //!
-//! Concurrent [`Store::insert_tokens`](super::Store::insert_tokens) calls queue their rows to one
-//! writer task, which takes whatever is queued (up to [`MAX_ROWS`]) and stores it with a single
-//! multi-row `INSERT` — one statement, one commit — then answers every caller. Under load this
-//! turns thousands of small transactions (on SQLite, each also fighting for the one write lock,
+//! Concurrent calls queue their work to one writer task, which takes whatever is queued (up to
+//! [`MAX_ROWS`] token rows) and does it in one transaction — the tokens in one multi-row
+//! `INSERT`, then each jti in queue order — then answers every caller. Under load this turns
+//! thousands of small transactions (on SQLite, each also fighting for the one write lock,
 //! whose busy handler sleeps) into a few hundred larger ones; with no load a batch is one call
-//! and costs what a direct insert costs.
+//! and costs what a direct write costs.
 //!
-//! A caller is answered only after its rows are committed. If a batch fails, each call in it is
-//! retried on its own, so one bad call cannot fail its neighbours.
+//! A caller is answered only after its work is committed. Jti checks keep their meaning: each
+//! is the same one-statement upsert as alone, so a jti seen twice in one batch is fresh only
+//! the first time, and hosts sharing a database still decide through its unique key. If a
+//! batch fails, each call in it is retried on its own, so one bad call cannot fail its
+//! neighbours.
 
 use super::tokens::TokenRecord;
-use super::{Store, StoreError};
+use super::{JtiRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-/// Rows per statement (12 bind parameters each: far below both backends' limits).
+/// Token rows per batch (12 bind parameters each: far below both backends' limits).
 pub const MAX_ROWS: usize = 512;
 /// Calls waiting for the writer before callers wait to queue (back-pressure).
 const QUEUE: usize = 4096;
 
+enum Work {
+    Tokens(Vec<TokenRecord>),
+    Jti(JtiRecord),
+}
+
 struct Job {
-    rows: Vec<TokenRecord>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    work: Work,
+    /// Tokens: `true` once stored; a jti: whether it was fresh.
+    done: oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// The queue to the writer task.
@@ -30,14 +40,8 @@ pub(super) struct TokenWriter {
     jobs: mpsc::Sender<Job>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Job({} rows)", self.rows.len())
-    }
-}
-
 impl TokenWriter {
-    /// Starts the writer for `store` (a handle without a writer: it inserts directly). The task
+    /// Starts the writer for `store` (a handle without a writer: it writes directly). The task
     /// ends when every [`TokenWriter`] is dropped.
     pub(super) fn start(store: Store) -> TokenWriter {
         let (jobs, queue) = mpsc::channel(QUEUE);
@@ -47,34 +51,69 @@ impl TokenWriter {
 
     /// Queues `rows` and waits until they are committed.
     pub(super) async fn insert(&self, rows: Vec<TokenRecord>) -> Result<(), StoreError> {
+        self.run(Work::Tokens(rows)).await.map(|_| ())
+    }
+
+    /// Queues a jti check and waits for its committed verdict.
+    pub(super) async fn check_jti(&self, jti: JtiRecord) -> Result<bool, StoreError> {
+        self.run(Work::Jti(jti)).await
+    }
+
+    async fn run(&self, work: Work) -> Result<bool, StoreError> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job { rows, done })
+            .send(Job { work, done })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
+fn rows(job: &Job) -> usize {
+    match &job.work {
+        Work::Tokens(rows) => rows.len(),
+        Work::Jti(_) => 1,
+    }
+}
+
+/// One batch in one transaction; the answer of each job, in order.
+async fn commit(store: &Store, batch: &[Job]) -> Result<Vec<bool>, StoreError> {
+    let mut tokens = Vec::new();
+    let mut jtis = Vec::new();
+    for job in batch {
+        match &job.work {
+            Work::Tokens(rows) => tokens.extend(rows.iter()),
+            Work::Jti(jti) => jtis.push(jti),
+        }
+    }
+    let mut fresh = store.write_batch(&tokens, &jtis).await?.into_iter();
+    Ok(batch
+        .iter()
+        .map(|job| match job.work {
+            Work::Tokens(_) => true,
+            Work::Jti(_) => fresh.next().unwrap_or(false),
+        })
+        .collect())
+}
+
 async fn write(store: Store, mut queue: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::new();
     while let Some(first) = queue.recv().await {
-        let mut rows = first.rows.len();
+        let mut size = rows(&first);
         batch.push(first);
-        while rows < MAX_ROWS {
+        while size < MAX_ROWS {
             match queue.try_recv() {
                 Ok(job) => {
-                    rows += job.rows.len();
+                    size += rows(&job);
                     batch.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let all: Vec<&TokenRecord> = batch.iter().flat_map(|j| j.rows.iter()).collect();
-        match store.insert_token_rows(&all).await {
-            Ok(()) => {
-                for job in batch.drain(..) {
-                    let _ = job.done.send(Ok(()));
+        match commit(&store, &batch).await {
+            Ok(answers) => {
+                for (job, answer) in batch.drain(..).zip(answers) {
+                    let _ = job.done.send(Ok(answer));
                 }
             }
             Err(e) if batch.len() == 1 => {
@@ -83,8 +122,10 @@ async fn write(store: Store, mut queue: mpsc::Receiver<Job>) {
             }
             Err(_) => {
                 for job in batch.drain(..) {
-                    let rows: Vec<&TokenRecord> = job.rows.iter().collect();
-                    let _ = job.done.send(store.insert_token_rows(&rows).await);
+                    let answer = commit(&store, std::slice::from_ref(&job))
+                        .await
+                        .map(|a| a[0]);
+                    let _ = job.done.send(answer);
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Recently read records, so that a token request does not go to the database for the same
-//! client twice (authentication, then its registration) nor for every request of a busy client.
+//! client twice (authentication, then its registration), nor for every request of a busy client
+//! or identity provider.
 //!
 //! Bounded in size (least recently used go first) and in age (`StoreOptions::cache_ttl`): a
 //! change made through this store is seen at once — it forgets the record — and a change made
@@ -11,7 +12,7 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::ClientRecord;
+use super::{ClientRecord, IdpRecord};
 
 /// Records kept per kind.
 const CAPACITY: usize = 10_000;
@@ -19,13 +20,17 @@ const CAPACITY: usize = 10_000;
 /// The store's record caches.
 #[derive(Debug)]
 pub(super) struct Caches {
+    /// By (tenant, client_id).
     pub clients: RecordCache<(String, String), ClientRecord>,
+    /// By (tenant, name).
+    pub idps: RecordCache<(String, String), IdpRecord>,
 }
 
 impl Caches {
     pub fn new(ttl: Duration) -> Caches {
         Caches {
             clients: RecordCache::new(ttl),
+            idps: RecordCache::new(ttl),
         }
     }
 }
@@ -49,27 +54,25 @@ impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// Runs `f` on the map, if the cache is on.
+    fn with<R>(&self, f: impl FnOnce(&mut TimedSizedCache<K, V>) -> R) -> Option<R> {
         let map = self.map.as_ref()?;
-        map.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cache_get(key)
-            .cloned()
+        Some(f(&mut map.lock().unwrap_or_else(|e| e.into_inner())))
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.with(|m| m.cache_get(key).cloned()).flatten()
     }
 
     pub fn put(&self, key: K, value: V) {
-        if let Some(map) = &self.map {
-            map.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .cache_set(key, value);
-        }
+        self.with(|m| m.cache_set(key, value));
     }
 
     pub fn forget(&self, key: &K) {
-        if let Some(map) = &self.map {
-            map.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .cache_remove(key);
-        }
+        self.with(|m| m.cache_remove(key));
+    }
+
+    pub fn forget_all(&self) {
+        self.with(|m| m.cache_clear());
     }
 }

@@ -121,12 +121,21 @@ impl Store {
     }
 
     /// The IdP of `tenant` called `name` (the issuer of its assertions).
+    /// Served from the record cache like [`Store::client`].
     pub async fn idp_by_name(
         &self,
         tenant: &str,
         name: &str,
     ) -> Result<Option<IdpRecord>, StoreError> {
-        self.idp_where("name", tenant, name).await
+        let key = (tenant.to_owned(), name.to_owned());
+        if let Some(hit) = self.cache.idps.get(&key) {
+            return Ok(Some(hit));
+        }
+        let idp = self.idp_where("name", tenant, name).await?;
+        if let Some(r) = &idp {
+            self.cache.idps.put(key, r.clone());
+        }
+        Ok(idp)
     }
 
     async fn idp_where(
@@ -176,6 +185,8 @@ impl Store {
             to_json(&r.record),
             r.updated_at,
         );
+        // Keyed by name, which an update may change: forget them all (updates are rare).
+        self.cache.idps.forget_all();
         match updated {
             Ok(1) => Ok(UpdateOutcome::Updated),
             Ok(_) => Ok(UpdateOutcome::NotFound),
@@ -187,7 +198,9 @@ impl Store {
     /// Deletes the IdP; `false` when unknown.
     pub async fn delete_idp(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         const DELETE: &str = "DELETE FROM identity_providers WHERE tenant = $1 AND id = $2";
-        Ok(execute!(self, DELETE, tenant, id)? == 1)
+        let deleted = execute!(self, DELETE, tenant, id)? == 1;
+        self.cache.idps.forget_all();
+        Ok(deleted)
     }
 }
 

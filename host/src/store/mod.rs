@@ -69,6 +69,20 @@ pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;
 pub use tokens::{RotateOutcome, TokenKind, TokenRecord};
 
+/// Records a jti unless an unexpired record of it exists (`exp < now` frees it): one statement,
+/// atomic on both backends and across hosts.
+const JTI_UPSERT: &str = "INSERT INTO jti (scope, jti, exp) VALUES ($1, $2, $3) \
+     ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $4";
+
+/// One jti check of [`Store::check_and_store_jti`].
+#[derive(Debug, Clone)]
+pub(crate) struct JtiRecord {
+    pub scope: String,
+    pub jti: String,
+    pub exp: i64,
+    pub now: i64,
+}
+
 /// Handle to the database; cheap to clone (the pools are reference-counted).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -220,9 +234,16 @@ impl Store {
         exp: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        const UPSERT: &str = "INSERT INTO jti (scope, jti, exp) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $4";
-        Ok(execute!(self, UPSERT, scope, jti, exp, now)? == 1)
+        let record = JtiRecord {
+            scope: scope.to_owned(),
+            jti: jti.to_owned(),
+            exp,
+            now,
+        };
+        match &self.writer {
+            Some(writer) => writer.check_jti(record).await,
+            None => Ok(self.write_batch(&[], &[&record]).await?[0]),
+        }
     }
 
     /// Deletes the jti rows whose `exp < now`; returns how many.

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::clients::{from_json, to_json};
-use super::{Pool, Store, StoreError};
+use super::{JtiRecord, Pool, Store, StoreError, JTI_UPSERT};
 
 /// Access or refresh token; stored as `'access'` / `'refresh'`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,22 +136,21 @@ impl Store {
         match &self.writer {
             _ if tokens.is_empty() => Ok(()),
             Some(writer) => writer.insert(tokens.to_vec()).await,
-            None => {
-                self.insert_token_rows(&tokens.iter().collect::<Vec<_>>())
-                    .await
-            }
+            None => self
+                .write_batch(&tokens.iter().collect::<Vec<_>>(), &[])
+                .await
+                .map(|_| ()),
         }
     }
 
-    /// Stores tokens with one multi-row `INSERT`.
-    pub(super) async fn insert_token_rows(
+    /// In one transaction: stores `tokens` with one multi-row `INSERT`, then records each jti
+    /// of `jtis` in order; `true` for each jti seen first (see [`Store::check_and_store_jti`]).
+    pub(super) async fn write_batch(
         &self,
         tokens: &[&TokenRecord],
-    ) -> Result<(), StoreError> {
+        jtis: &[&JtiRecord],
+    ) -> Result<Vec<bool>, StoreError> {
         const PER_ROW: usize = 12;
-        if tokens.is_empty() {
-            return Ok(());
-        }
         let mut insert = format!("INSERT INTO tokens ({COLUMNS}) VALUES ");
         for row in 0..tokens.len() {
             insert.push_str(if row == 0 { "(" } else { ", (" });
@@ -160,26 +159,43 @@ impl Store {
                 write!(insert, "${}{sep}", row * PER_ROW + col).expect("writing to a String");
             }
         }
-        with_pool!(self, pool => {
-            let mut query = sqlx::query(&insert);
-            for t in tokens {
-                query = query
-                    .bind(t.hash.as_str())
-                    .bind(t.tenant.as_str())
-                    .bind(t.kind.as_str())
-                    .bind(t.client_id.as_str())
-                    .bind(t.subject.as_str())
-                    .bind(t.scope.as_deref())
-                    .bind(t.family.as_str())
-                    .bind(t.issued_at)
-                    .bind(t.expires_at)
-                    .bind(t.revoked)
-                    .bind(t.format.as_str())
-                    .bind(to_json(&t.claims));
+        let fresh = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            if !tokens.is_empty() {
+                let mut query = sqlx::query(&insert);
+                for t in tokens {
+                    query = query
+                        .bind(t.hash.as_str())
+                        .bind(t.tenant.as_str())
+                        .bind(t.kind.as_str())
+                        .bind(t.client_id.as_str())
+                        .bind(t.subject.as_str())
+                        .bind(t.scope.as_deref())
+                        .bind(t.family.as_str())
+                        .bind(t.issued_at)
+                        .bind(t.expires_at)
+                        .bind(t.revoked)
+                        .bind(t.format.as_str())
+                        .bind(to_json(&t.claims));
+                }
+                query.execute(&mut *tx).await?;
             }
-            query.execute(pool).await.map(|done| done.rows_affected())
-        })?;
-        Ok(())
+            let mut fresh = Vec::with_capacity(jtis.len());
+            for j in jtis {
+                let done = sqlx::query(JTI_UPSERT)
+                    .bind(j.scope.as_str())
+                    .bind(j.jti.as_str())
+                    .bind(j.exp)
+                    .bind(j.now)
+                    .execute(&mut *tx)
+                    .await?;
+                fresh.push(done.rows_affected() == 1);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(fresh)
+        }
+        .await)?;
+        Ok(fresh)
     }
 
     /// The token whose hash is `hash`, whatever its tenant or state; `revoked` is also set when
