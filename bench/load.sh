@@ -7,6 +7,7 @@
 #                                        # from an IdP whose JWKS a loopback server publishes
 #   DURATION=10s CONNECTIONS=64 ./bench/load.sh
 #   ASSERTIONS_COUNT=200000 ./bench/load.sh jwt_bearer   # assertions minted beforehand
+#   PERF=1 ./bench/load.sh jwt_bearer    # also samples the server with perf and prints its top
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIO="${1:-client_credentials}"
@@ -54,6 +55,19 @@ for _ in $(seq 100); do grep -q "listening on" "$work/out" && break; sleep 0.1; 
 url="$(sed -n 's/^Tollgate listening on //p' "$work/out")"
 [ -n "$url" ] || { cat "$work/err"; exit 1; }
 
+# With PERF=1: samples the server for 5 s from 2 s into the run; `report` prints the top.
+profile() {
+  [ -n "${PERF:-}" ] || return 0
+  (sleep 2; perf record -F 499 -g -p "$pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1) &
+  perf_pid=$!
+}
+report() {
+  [ -n "${PERF:-}" ] || return 0
+  wait "$perf_pid"
+  perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' | head -40 | cut -c1-140
+}
+
 grants='["client_credentials"]'
 [ "$SCENARIO" = jwt_bearer ] && grants='["urn:ietf:params:oauth:grant-type:jwt-bearer"]'
 client="$(curl -sf -u admin:bench-admin -H 'content-type: application/json' \
@@ -86,12 +100,16 @@ with socketserver.TCPServer(("127.0.0.1", 0), Quiet) as s:
     --lifetime 900 --count "$count" > "$work/assertions"
   export ASSERTIONS="$work/assertions"
   echo "jwt-bearer (RS256, unique jti, cached JWKS) + client_secret_basic, opaque tokens, SQLite, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+  profile
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/jwt_bearer.lua "$url/oauth2/token" | tee "$work/wrk"
+  report
   echo "JWKS fetches: $(curl -s "$url/metrics" | awk '/^tollgate_jwks_fetches_total/ {print $2}')"
   echo "server RSS: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MiB"
   exit 0
 fi
 
 echo "client_credentials + client_secret_basic, opaque tokens, SQLite, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+profile
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/client_credentials.lua "$url/oauth2/token" | tee "$work/wrk"
+report
 echo "server RSS: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MiB"
