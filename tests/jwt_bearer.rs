@@ -5,14 +5,13 @@
 
 mod common;
 
+use common::api::{deployment, Api, ADMIN};
 use common::idp::{ec256, ed25519, rsa, JwksServer, TestKey};
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const ADMIN: (&str, &str) = ("admin", "admin-pw");
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The default alias of an IdP of the super tenant: its token endpoint URL.
 const ALIAS: &str = "https://localhost:9443/oauth2/token";
@@ -22,34 +21,6 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// The bundled plugins, built once per test binary.
-fn bundled(dropins: &std::path::Path) {
-    static BUILT: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
-    let (validator, bearer) = BUILT.get_or_init(|| {
-        let dir = root().join("target/plugin-fixtures/bundled");
-        (
-            build_plugin(
-                "plugins/jwks-validator/Cargo.toml",
-                "tollgate_jwks_validator",
-                &[],
-                false,
-                &dir,
-                "libtollgate_jwks_validator.so",
-            ),
-            build_plugin(
-                "plugins/jwt-bearer/Cargo.toml",
-                "tollgate_jwt_bearer",
-                &[],
-                false,
-                &dir,
-                "libtollgate_jwt_bearer.so",
-            ),
-        )
-    });
-    std::fs::copy(validator, dropins.join("libtollgate_jwks_validator.so")).unwrap();
-    std::fs::copy(bearer, dropins.join("libtollgate_jwt_bearer.so")).unwrap();
 }
 
 /// identity.xml as WSO2's documentation writes it, with the grant's listener `enable`d or not.
@@ -82,99 +53,53 @@ fn identity(grant_enabled: bool) -> String {
 struct Env {
     _base: tempfile::TempDir,
     server: Server,
+    api: Api,
     http: reqwest::Client,
 }
 
 async fn start(grant_enabled: bool) -> Env {
     let base = tempfile::tempdir().unwrap();
-    let dropins = base.path().join("dropins");
-    std::fs::create_dir_all(&dropins).unwrap();
-    bundled(&dropins);
-    let deployment = format!(
-        "[server]\nbind = \"127.0.0.1:0\"\n[server.tls]\nenabled = false\n[super_admin]\npassword = \"{}\"\n",
-        ADMIN.1
-    );
-    let conf = conf_dir(base.path(), &deployment, &identity(grant_enabled));
+    bundled_plugins(&base.path().join("dropins"));
+    let conf = conf_dir(base.path(), &deployment(""), &identity(grant_enabled));
     let server = Server::start(&conf, &[]);
+    let api = Api::new(&server.url);
     Env {
         _base: base,
+        http: api.http.clone(),
         server,
-        http: reqwest::Client::new(),
+        api,
     }
-}
-
-fn prefix(tenant: Option<&str>) -> String {
-    tenant.map(|t| format!("/t/{t}")).unwrap_or_default()
 }
 
 impl Env {
-    async fn admin_post(&self, tenant: Option<&str>, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{}{path}", self.server.url, prefix(tenant)))
-            .basic_auth(ADMIN.0, Some(ADMIN.1))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// A client allowed the JWT bearer and refresh grants; (client_id, client_secret).
     async fn client(&self, tenant: Option<&str>) -> (String, String) {
-        let (status, body) = self
-            .admin_post(
+        let body = self
+            .api
+            .client(
                 tenant,
-                "/api/identity/oauth2/dcr/v1.1/register",
                 json!({"client_name": "app", "grant_types": [GRANT, "refresh_token"]}),
             )
             .await;
-        assert_eq!(status, 201, "{body}");
         (
             body["client_id"].as_str().unwrap().into(),
             body["client_secret"].as_str().unwrap().into(),
         )
     }
 
-    /// Registers an identity provider; its id.
     async fn idp(&self, tenant: Option<&str>, name: &str, certificate: Value) -> String {
-        let (status, body) = self
-            .admin_post(
-                tenant,
-                "/api/server/v1/identity-providers",
-                json!({"name": name, "certificate": certificate}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().into()
+        self.api.idp(tenant, name, certificate).await
     }
 
-    /// POSTs a form to the token endpoint with Basic client credentials.
     async fn token(
         &self,
         tenant: Option<&str>,
         client: &(String, String),
         form: &[(&str, &str)],
     ) -> (u16, Value) {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = self
-            .http
-            .post(format!(
-                "{}{}/oauth2/token",
-                self.server.url,
-                prefix(tenant)
-            ))
-            .basic_auth(&client.0, Some(&client.1))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
+        self.api
+            .token(tenant, Some((&client.0, &client.1)), form)
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn exchange(&self, client: &(String, String), assertion: &str) -> (u16, Value) {

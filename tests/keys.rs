@@ -497,17 +497,7 @@ fn the_shipped_identity_xml_starts_with_the_bundled_plugins_in_dropins() {
     let dir = tempfile::tempdir().unwrap();
     let dropins = dir.path().join("dropins");
     std::fs::create_dir_all(&dropins).unwrap();
-    std::fs::copy(plugin_so(), dropins.join("libtollgate_jwks_validator.so")).unwrap();
-    // The shipped file also enables the JWT bearer grant.
-    let bearer = common::build_plugin(
-        "plugins/jwt-bearer/Cargo.toml",
-        "tollgate_jwt_bearer",
-        &[],
-        false,
-        &dropins,
-        "libtollgate_jwt_bearer.so",
-    );
-    assert!(bearer.exists());
+    common::bundled_plugins(&dropins);
     let shipped = std::fs::read_to_string(common::root().join("conf/identity.xml")).unwrap();
     let conf = common::conf_dir(
         dir.path(),
@@ -523,6 +513,10 @@ fn the_shipped_identity_xml_starts_with_the_bundled_plugins_in_dropins() {
     );
     assert!(out.contains("(orderId 10)"), "{out}");
     assert!(out.contains("grant-handler jwt-bearer"), "{out}");
+    assert!(
+        out.contains("client-authenticator private-key-jwt"),
+        "{out}"
+    );
     let server = common::Server::start(&conf, &[]);
     assert!(server.url.starts_with("http://127.0.0.1:"));
     server.terminate();

@@ -2,7 +2,9 @@
 //! directories, and running the real `tollgate` binary.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod idp;
+pub mod pg;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -63,6 +65,34 @@ pub fn build_plugin(
     let copy = dest.join(name);
     std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
     copy
+}
+
+/// The bundled plugins (`plugins/*`), built once per test binary, copied into `dropins`.
+pub fn bundled_plugins(dropins: &Path) {
+    static BUILT: std::sync::OnceLock<Vec<(PathBuf, String)>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let dir = root().join("target/plugin-fixtures/bundled");
+        ["jwks-validator", "jwt-bearer", "private-key-jwt"]
+            .iter()
+            .map(|name| {
+                let lib = format!("tollgate_{}", name.replace('-', "_"));
+                let file = format!("lib{lib}.so");
+                let path = build_plugin(
+                    &format!("plugins/{name}/Cargo.toml"),
+                    &lib,
+                    &[],
+                    false,
+                    &dir,
+                    &file,
+                );
+                (path, file)
+            })
+            .collect()
+    });
+    std::fs::create_dir_all(dropins).expect("dropins");
+    for (path, file) in built {
+        std::fs::copy(path, dropins.join(file)).expect("copy a bundled plugin");
+    }
 }
 
 /// The example X-API-Key authenticator, built out of tree.

@@ -19,6 +19,9 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tollgate_core::{JwtError, TrustMaterial, TrustSource, TrustedParty};
 
+/// The one client authentication method whose clients are trusted with keys.
+const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+
 /// Parsed certificates remembered (by PEM text).
 const CERTIFICATE_MEMO: usize = 10_000;
 
@@ -111,6 +114,13 @@ impl TrustResolver for Parties {
                     .ok_or_else(|| {
                         JwtError::Rejected(format!("no client {client_id:?} in tenant {tenant}"))
                     })?;
+                // Only a client that authenticates with JWTs is trusted with keys at all.
+                if client.auth_method != PRIVATE_KEY_JWT {
+                    return Err(JwtError::Rejected(format!(
+                        "the client is registered for {}, not {PRIVATE_KEY_JWT}",
+                        client.auth_method
+                    )));
+                }
                 let keys = match client.jwks {
                     Some(Value::Object(mut jwks)) => match jwks.remove("keys") {
                         Some(Value::Array(keys)) => keys,

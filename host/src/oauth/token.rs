@@ -139,27 +139,37 @@ impl OAuth {
     }
 
     /// Client authentication: the active authenticators in `orderId` order; the first that can
-    /// authenticate the request does. Presenting two methods at once is `invalid_request`
-    /// (RFC 6749 §2.3).
+    /// authenticate the request does. Presenting two kinds of client credentials at once — a
+    /// Basic header, a `client_secret` parameter, a `client_assertion` — is `invalid_request`
+    /// (RFC 6749 §2.3), whoever would take them.
     pub(super) async fn authenticate_client(
         &self,
         request: &TokenRequest,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let mut able = self
-            .components
-            .client_authenticators
-            .iter()
-            .filter(|a| can_authenticate(&a.component, request));
-        let Some(first) = able.next() else {
-            return Err(OAuthError::invalid_client(
-                "client authentication is required",
-            ));
-        };
-        if able.next().is_some() {
+        let presented = [
+            request
+                .header("authorization")
+                .and_then(|h| h.get(..6))
+                .is_some_and(|p| p.eq_ignore_ascii_case("basic ")),
+            request.param("client_secret").is_some(),
+            request.param("client_assertion").is_some()
+                || request.param("client_assertion_type").is_some(),
+        ];
+        if presented.iter().filter(|p| **p).count() > 1 {
             return Err(OAuthError::invalid_request(
                 "more than one client authentication method was used",
             ));
         }
+        let Some(first) = self
+            .components
+            .client_authenticators
+            .iter()
+            .find(|a| can_authenticate(&a.component, request))
+        else {
+            return Err(OAuthError::invalid_client(
+                "client authentication is required",
+            ));
+        };
         guard(&first.name, first.component.authenticate(request)).await
     }
 
