@@ -1,22 +1,25 @@
--- wrk script: the JWT bearer grant with client_secret_basic. Each request sends the next of the
--- pre-minted assertions in the file named by ASSERTIONS (one per line, each with its own jti);
--- CLIENT_BASIC is the base64 of client_id:client_secret. Both come from load.sh. Running out of
--- assertions would replay them: such requests fail and are counted as errors.
+-- wrk script for the assertion scenarios of load.sh. Each request sends the next of the
+-- pre-minted assertions in the file named by ASSERTIONS (one per line, each with its own jti)
+-- after the form prefix BODY_PREFIX; CLIENT_BASIC, when set, is the base64 of
+-- client_id:client_secret for a Basic header. Running out of assertions would replay them:
+-- such requests fail and are counted as errors.
 local assertions = {}
 for line in io.lines(os.getenv("ASSERTIONS")) do
   assertions[#assertions + 1] = line
 end
+local prefix = os.getenv("BODY_PREFIX")
 local next_one = 0
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic " .. os.getenv("CLIENT_BASIC")
+local basic = os.getenv("CLIENT_BASIC")
+if basic ~= nil and basic ~= "" then
+  wrk.headers["Authorization"] = "Basic " .. basic
+end
 
 request = function()
   next_one = next_one % #assertions + 1
-  return wrk.format(nil, nil, nil,
-    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
-      .. assertions[next_one])
+  return wrk.format(nil, nil, nil, prefix .. assertions[next_one])
 end
 
 done = function(summary, latency, requests)
