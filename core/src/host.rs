@@ -55,9 +55,11 @@ pub trait HostServices: Send + Sync {
     /// The registered party behind `source` and the keys it is trusted with (for validators).
     async fn trust_material(&self, source: &TrustSource) -> Result<TrustMaterial, JwtError>;
 
-    /// The key set at `uri` from the shared, cached key service. With `refresh_for_kid`, a set
-    /// that lacks that `kid` is re-fetched once (rate-limited per URI).
-    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError>;
+    /// The keys at `uri` (the shared, cached key service) that may have signed a JWT naming
+    /// `kid`: those with that `kid`, and those without one. A set with no key of that `kid` is
+    /// re-fetched once (rate-limited per URI), which is how an unannounced key rotation is
+    /// followed. With `kid` `None`, the whole set.
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError>;
 
     /// Records `jti` in `scope` until `exp` (unix seconds). `Ok(true)`: first use; `Ok(false)`: a
     /// replay of an unexpired one. Atomic across every host on the database.

@@ -61,6 +61,34 @@ pub struct Jwks {
     pub keys: Vec<Value>,
 }
 
+impl Jwks {
+    /// Whether a key of the set has `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+    }
+
+    /// The keys that may have signed a JWT naming `kid`: those with that `kid` and those
+    /// without one (all of them for `None`).
+    pub fn for_kid(&self, kid: Option<&str>) -> Jwks {
+        let Some(kid) = kid else {
+            return self.clone();
+        };
+        Jwks {
+            keys: self
+                .keys
+                .iter()
+                .filter(|k| match k.get("kid") {
+                    None => true,
+                    Some(k) => k.as_str() == Some(kid),
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
 /// A JWT whose signature verified against a trust source. Claim rules (`aud`, `exp`, `jti`, …)
 /// are the caller's: they differ between the JWT bearer grant and client authentication.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

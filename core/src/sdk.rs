@@ -147,7 +147,7 @@ pub struct TestHost {
     jtis: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
     trust: std::sync::Mutex<std::collections::HashMap<crate::TrustSource, crate::TrustMaterial>>,
     jwks: std::sync::Mutex<std::collections::HashMap<String, crate::Jwks>>,
-    /// `(uri, refresh_for_kid)` of every `jwks` call, in order.
+    /// `(uri, kid)` of every `jwks` call, in order.
     jwks_calls: std::sync::Mutex<Vec<(String, Option<String>)>>,
     validator: std::sync::Mutex<Option<Arc<dyn crate::JwtValidator>>>,
 }
@@ -173,7 +173,7 @@ impl TestHost {
         lock(&self.jwks).insert(uri.to_string(), jwks);
     }
 
-    /// The `jwks` calls so far: `(uri, refresh_for_kid)`.
+    /// The `jwks` calls so far: `(uri, kid)`.
     pub fn jwks_calls(&self) -> Vec<(String, Option<String>)> {
         lock(&self.jwks_calls).clone()
     }
@@ -213,16 +213,12 @@ impl crate::HostServices for TestHost {
         })
     }
 
-    async fn jwks(
-        &self,
-        uri: &str,
-        refresh_for_kid: Option<&str>,
-    ) -> Result<crate::Jwks, crate::JwtError> {
-        lock(&self.jwks_calls).push((uri.to_string(), refresh_for_kid.map(str::to_string)));
-        lock(&self.jwks)
-            .get(uri)
-            .cloned()
-            .ok_or_else(|| crate::JwtError::Rejected(format!("TestHost: nothing served at {uri}")))
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<crate::Jwks, crate::JwtError> {
+        lock(&self.jwks_calls).push((uri.to_string(), kid.map(str::to_string)));
+        let set = lock(&self.jwks).get(uri).cloned().ok_or_else(|| {
+            crate::JwtError::Rejected(format!("TestHost: nothing served at {uri}"))
+        })?;
+        Ok(set.for_kid(kid))
     }
 
     async fn check_and_store_jti(

@@ -19,11 +19,7 @@ use std::sync::Arc;
 pub trait FfiHostServicesV1: Send + Sync {
     fn validate_jwt(&self, jwt: RString, source: RString) -> FfiFuture<RResult<RString, RString>>;
     fn trust_material(&self, source: RString) -> FfiFuture<RResult<RString, RString>>;
-    fn jwks(
-        &self,
-        uri: RString,
-        refresh_for_kid: ROption<RString>,
-    ) -> FfiFuture<RResult<RString, RString>>;
+    fn jwks(&self, uri: RString, kid: ROption<RString>) -> FfiFuture<RResult<RString, RString>>;
     fn check_and_store_jti(
         &self,
         scope: RString,
@@ -72,14 +68,10 @@ impl FfiHostServicesV1 for Exported {
         .into_ffi()
     }
 
-    fn jwks(
-        &self,
-        uri: RString,
-        refresh_for_kid: ROption<RString>,
-    ) -> FfiFuture<RResult<RString, RString>> {
+    fn jwks(&self, uri: RString, kid: ROption<RString>) -> FfiFuture<RResult<RString, RString>> {
         let host = self.host.clone();
         async move {
-            let kid = refresh_for_kid.into_option();
+            let kid = kid.into_option();
             encode(
                 guard_async(
                     "host jwks",
@@ -151,8 +143,8 @@ impl HostServices for Imported {
         decode(self.0.trust_material(to_json(source)).await)
     }
 
-    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError> {
-        let kid = ROption::from(refresh_for_kid.map(RString::from));
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError> {
+        let kid = ROption::from(kid.map(RString::from));
         decode(self.0.jwks(uri.into(), kid).await)
     }
 

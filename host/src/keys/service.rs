@@ -229,7 +229,7 @@ impl KeyService {
         let Some(kid) = kid else {
             return Decision::Serve(keys.clone());
         };
-        if has_kid(keys, kid) || fetched_meanwhile || backing_off {
+        if keys.has_kid(kid) || fetched_meanwhile || backing_off {
             return Decision::Serve(keys.clone());
         }
         let cooling = state
@@ -247,17 +247,9 @@ impl KeyService {
 
 #[async_trait]
 impl KeySource for KeyService {
-    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError> {
-        self.keys(uri, refresh_for_kid)
-            .await
-            .map(|keys| Jwks::clone(&keys))
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError> {
+        self.keys(uri, kid).await.map(|keys| keys.for_kid(kid))
     }
-}
-
-fn has_kid(keys: &Jwks, kid: &str) -> bool {
-    keys.keys
-        .iter()
-        .any(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
 }
 
 /// A fetch that yields no keys is a rejection of the JWT (`invalid_grant` / `invalid_client`),

@@ -25,7 +25,8 @@ pub trait TrustResolver: Send + Sync {
 /// Fetches (and caches) a JWKS.
 #[async_trait]
 pub trait KeySource: Send + Sync {
-    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError>;
+    /// The keys at `uri` for `kid`, as [`HostServices::jwks`] describes.
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError>;
 }
 
 /// A registry with no identity providers and no clients: every source is unknown.
@@ -119,8 +120,8 @@ impl HostServices for ComponentHost {
         self.host.trust.resolve(source).await
     }
 
-    async fn jwks(&self, uri: &str, refresh_for_kid: Option<&str>) -> Result<Jwks, JwtError> {
-        self.host.keys.jwks(uri, refresh_for_kid).await
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError> {
+        self.host.keys.jwks(uri, kid).await
     }
 
     async fn check_and_store_jti(

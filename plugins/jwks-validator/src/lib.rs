@@ -20,8 +20,9 @@
 //! - try more than [`MAX_CANDIDATES`] keys for one JWT (a JWT without `kid` is tried against
 //!   the keys that fit its `alg`; a key without `kid` fits any `kid`).
 //!
-//! A `kid` missing from a fetched set makes the host re-fetch the set once (rate-limited per
-//! URI by the key service), which is how an IdP's key rotation is followed unannounced.
+//! The host hands over only the keys for the JWT's `kid`; a `kid` missing from a fetched set
+//! makes it re-fetch the set once (rate-limited per URI by the key service), which is how an
+//! IdP's key rotation is followed unannounced.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -219,10 +220,6 @@ fn candidates<'k>(keys: &'k [Value], jws: &Jws) -> Vec<&'k Value> {
     }
 }
 
-fn has_kid(keys: &[Value], kid: &str) -> bool {
-    keys.iter().any(|k| member(k, "kid") == Some(kid))
-}
-
 #[async_trait]
 impl JwtValidator for JwksValidator {
     async fn validate(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError> {
@@ -230,13 +227,9 @@ impl JwtValidator for JwksValidator {
         let material = self.host.trust_material(source).await?;
         let mut keys = material.keys;
         if let Some(uri) = material.jwks_uri.as_deref() {
-            let mut set = self.host.jwks(uri, None).await?;
-            if let Some(kid) = jws.kid.as_deref() {
-                if !has_kid(&keys, kid) && !has_kid(&set.keys, kid) {
-                    set = self.host.jwks(uri, Some(kid)).await?;
-                }
-            }
-            keys.extend(set.keys);
+            // Only the keys for this kid cross over; a kid the set lacks makes the key service
+            // re-fetch it (rate-limited), which follows an IdP's key rotation.
+            keys.extend(self.host.jwks(uri, jws.kid.as_deref()).await?.keys);
         }
         let candidates = candidates(&keys, &jws);
         if candidates.is_empty() {

@@ -210,9 +210,16 @@ async fn a_key_without_kid_fits_any_kid() {
 }
 
 #[tokio::test]
-async fn a_kid_missing_from_the_fetched_set_is_refreshed_with_that_kid() {
+async fn the_fetched_set_is_asked_for_the_jwts_kid() {
     let (old, new) = (rsa("old"), rsa_b("new"));
     let host = host(vec![], Some(vec![old.jwk.clone()]));
+    let jwt = sign(
+        json!({"alg": "RS256", "kid": "old"}),
+        claims(),
+        &old.encoding,
+        Algorithm::RS256,
+    );
+    assert!(validate(&host, &jwt).await.is_ok());
     let jwt = sign(
         json!({"alg": "RS256", "kid": "new"}),
         claims(),
@@ -220,11 +227,19 @@ async fn a_kid_missing_from_the_fetched_set_is_refreshed_with_that_kid() {
         Algorithm::RS256,
     );
     assert!(reason(validate(&host, &jwt).await).contains("kid \"new\""));
+    let no_kid = sign(
+        json!({"alg": "RS256"}),
+        claims(),
+        &old.encoding,
+        Algorithm::RS256,
+    );
+    assert!(validate(&host, &no_kid).await.is_ok());
     assert_eq!(
         host.jwks_calls(),
         vec![
-            (URI.to_string(), None),
-            (URI.to_string(), Some("new".to_string()))
+            (URI.to_string(), Some("old".to_string())),
+            (URI.to_string(), Some("new".to_string())),
+            (URI.to_string(), None)
         ]
     );
 }
