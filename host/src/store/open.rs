@@ -36,6 +36,8 @@ fn sqlite_is_memory(url: &str) -> bool {
     path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
 }
 
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool, StoreError> {
     let connect = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::open(url, e))?
@@ -69,10 +71,16 @@ pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool,
         }
         // WAL lets readers proceed while one connection writes; with WAL, synchronous=NORMAL
         // is still safe against corruption and only risks the last commits on power loss.
+        // Checkpoints (copying the WAL back into the database, with an fsync) would otherwise
+        // run inside whichever commit crosses 1000 pages — under load, the group-commit writer,
+        // stalling every request behind it — so connections do not checkpoint on their own and
+        // a background task does it ([`checkpoints`]).
         let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("cache_size", "-16384");
         (
             connect,
             pool_opts.max_connections(opts.max_connections.max(1)),
@@ -84,7 +92,32 @@ pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool,
         .await
         .map_err(|e| StoreError::open(url, e))?;
     migrate_sqlite(&pool).await?;
+    if !sqlite_is_memory(url) {
+        tokio::spawn(checkpoints(pool.clone()));
+    }
     Ok(pool)
+}
+
+/// Checkpoints the WAL once a second without blocking writers (`PASSIVE`: as far as readers
+/// allow), so it is reused from its start instead of growing; ends when the pool is closed.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!("SQLite checkpoint failed: {e}");
+        }
+    }
 }
 
 /// sqlx takes no lock around SQLite migrations, so two processes starting at once on a new file
