@@ -69,11 +69,6 @@ pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;
 pub use tokens::{RotateOutcome, TokenKind, TokenRecord};
 
-/// Records a jti unless an unexpired record of it exists (`exp < now` frees it): one statement,
-/// atomic on both backends and across hosts.
-const JTI_UPSERT: &str = "INSERT INTO jti (scope, jti, exp) VALUES ($1, $2, $3) \
-     ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $4";
-
 /// One jti check of [`Store::check_and_store_jti`].
 #[derive(Debug, Clone)]
 pub(crate) struct JtiRecord {

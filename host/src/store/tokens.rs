@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::clients::{from_json, to_json};
-use super::{JtiRecord, Pool, Store, StoreError, JTI_UPSERT};
+use super::{JtiRecord, Pool, Store, StoreError};
 
 /// Access or refresh token; stored as `'access'` / `'refresh'`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +159,39 @@ impl Store {
                 write!(insert, "${}{sep}", row * PER_ROW + col).expect("writing to a String");
             }
         }
+        // The distinct jtis in batch order, whether each entry is the first of its key, and one
+        // multi-row upsert for them (the oldest `now` of the batch decides what has expired).
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<bool> = jtis
+            .iter()
+            .map(|j| seen.insert((j.scope.as_str(), j.jti.as_str())))
+            .collect();
+        let unique: Vec<&JtiRecord> = jtis
+            .iter()
+            .zip(&first)
+            .filter(|(_, f)| **f)
+            .map(|(j, _)| *j)
+            .collect();
+        let now = jtis.iter().map(|j| j.now).min().unwrap_or(0);
+        let mut upsert = String::from("INSERT INTO jti (scope, jti, exp) VALUES ");
+        for i in 0..unique.len() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                upsert,
+                "{sep}(${}, ${}, ${})",
+                3 * i + 1,
+                3 * i + 2,
+                3 * i + 3
+            )
+            .expect("writing to a String");
+        }
+        write!(
+            upsert,
+            " ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < ${} \
+             RETURNING scope, jti",
+            3 * unique.len() + 1
+        )
+        .expect("writing to a String");
         let fresh = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             if !tokens.is_empty() {
@@ -180,16 +213,19 @@ impl Store {
                 }
                 query.execute(&mut *tx).await?;
             }
-            let mut fresh = Vec::with_capacity(jtis.len());
-            for j in jtis {
-                let done = sqlx::query(JTI_UPSERT)
-                    .bind(j.scope.as_str())
-                    .bind(j.jti.as_str())
-                    .bind(j.exp)
-                    .bind(j.now)
-                    .execute(&mut *tx)
-                    .await?;
-                fresh.push(done.rows_affected() == 1);
+            // All jtis in one statement; RETURNING names those stored (new, or replacing an
+            // expired row). A jti twice in one batch goes in once: the repeat is a replay.
+            let mut fresh = vec![false; jtis.len()];
+            if !unique.is_empty() {
+                let mut query = sqlx::query_as::<_, (String, String)>(&upsert);
+                for j in &unique {
+                    query = query.bind(j.scope.as_str()).bind(j.jti.as_str()).bind(j.exp);
+                }
+                let stored: std::collections::HashSet<(String, String)> =
+                    query.bind(now).fetch_all(&mut *tx).await?.into_iter().collect();
+                for (i, j) in jtis.iter().enumerate() {
+                    fresh[i] = first[i] && stored.contains(&(j.scope.clone(), j.jti.clone()));
+                }
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(fresh)
