@@ -174,3 +174,66 @@ pub fn audience_contains(claims: &Map<String, Value>, audience: &str) -> Result<
         Some(_) => Err("aud must be a string or an array of strings".into()),
     }
 }
+
+/// The time rules every assertion obeys (CONTRACT §6): `exp` present and not past, and not
+/// more than `max_lifetime` ahead; `nbf` and `iat` not in the future; `iat`, when present, not
+/// older than `max_age`. Every bound allows `skew`, which only ever widens what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeRules {
+    pub skew: i64,
+    pub max_lifetime: i64,
+    pub max_age: i64,
+    /// The property that sets `max_age`, for the message that cites it.
+    pub max_age_property: &'static str,
+}
+
+impl TimeRules {
+    /// The host's skew and lifetime bound, and a maximum age set by `property` in minutes.
+    pub fn new(
+        settings: &crate::HostSettings,
+        max_age_minutes: i64,
+        property: &'static str,
+    ) -> Self {
+        let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        TimeRules {
+            skew: secs(settings.timestamp_skew_secs),
+            max_lifetime: secs(settings.max_assertion_lifetime_secs),
+            max_age: max_age_minutes.saturating_mul(60),
+            max_age_property: property,
+        }
+    }
+
+    /// Checks `claims` at `now`; the `exp` on success, else the rule that failed.
+    pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<i64, String> {
+        let exp = numeric_date(claims, "exp")?.ok_or("the JWT has no exp")?;
+        if now > exp.saturating_add(self.skew) {
+            return Err("the JWT has expired (exp)".into());
+        }
+        if exp
+            > now
+                .saturating_add(self.max_lifetime)
+                .saturating_add(self.skew)
+        {
+            return Err(format!(
+                "exp is more than {} s ahead (max_assertion_lifetime_secs)",
+                self.max_lifetime
+            ));
+        }
+        if numeric_date(claims, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(self.skew)) {
+            return Err("the JWT is not valid yet (nbf)".into());
+        }
+        if let Some(iat) = numeric_date(claims, "iat")? {
+            if iat > now.saturating_add(self.skew) {
+                return Err("the JWT was issued in the future (iat)".into());
+            }
+            if iat < now.saturating_sub(self.max_age).saturating_sub(self.skew) {
+                return Err(format!(
+                    "the JWT was issued more than {} minutes ago (iat, {})",
+                    self.max_age / 60,
+                    self.max_age_property
+                ));
+            }
+        }
+        Ok(exp)
+    }
+}

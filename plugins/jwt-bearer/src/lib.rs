@@ -26,9 +26,9 @@
 
 use std::sync::Arc;
 use tollgate_core::{
-    async_trait, audience_contains, export_plugin, numeric_date, peek_claims, sdk::BoxError,
-    sdk::Plugin, AuthenticatedClient, ComponentContext, ComponentInfo, Grant, GrantHandler,
-    HostServices, JwtError, OAuthError, TokenRequest, TrustSource, TrustedParty,
+    async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
+    AuthenticatedClient, ComponentContext, ComponentInfo, Grant, GrantHandler, HostServices,
+    JwtError, OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
 
 /// The grant type this handler serves.
@@ -38,9 +38,7 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub struct JwtBearer {
     host: Arc<dyn HostServices>,
     prevent_reuse: bool,
-    iat_validity_secs: i64,
-    skew: i64,
-    max_lifetime: i64,
+    time: TimeRules,
 }
 
 impl JwtBearer {
@@ -52,12 +50,7 @@ impl JwtBearer {
         Ok(JwtBearer {
             host: ctx.host.clone(),
             prevent_reuse: ctx.properties.bool_or("PreventTokenReuse", true)?,
-            iat_validity_secs: minutes.saturating_mul(60),
-            skew: ctx.settings.timestamp_skew_secs.min(i64::MAX as u64) as i64,
-            max_lifetime: ctx
-                .settings
-                .max_assertion_lifetime_secs
-                .min(i64::MAX as u64) as i64,
+            time: TimeRules::new(&ctx.settings, minutes, "IATValidityPeriodInMinutes"),
         })
     }
 }
@@ -123,42 +116,7 @@ impl GrantHandler for JwtBearer {
                 "aud does not contain the identity provider's alias {alias}"
             )));
         }
-        let now = self.host.now();
-        let exp = numeric_date(claims, "exp")
-            .map_err(invalid)?
-            .ok_or_else(|| invalid("the assertion has no exp"))?;
-        if now > exp.saturating_add(self.skew) {
-            return Err(invalid("the assertion has expired (exp)"));
-        }
-        if exp
-            > now
-                .saturating_add(self.max_lifetime)
-                .saturating_add(self.skew)
-        {
-            return Err(invalid(format!(
-                "exp is more than {} s ahead (max_assertion_lifetime_secs)",
-                self.max_lifetime
-            )));
-        }
-        if let Some(nbf) = numeric_date(claims, "nbf").map_err(invalid)? {
-            if nbf > now.saturating_add(self.skew) {
-                return Err(invalid("the assertion is not valid yet (nbf)"));
-            }
-        }
-        if let Some(iat) = numeric_date(claims, "iat").map_err(invalid)? {
-            if iat > now.saturating_add(self.skew) {
-                return Err(invalid("the assertion was issued in the future (iat)"));
-            }
-            let oldest = now
-                .saturating_sub(self.iat_validity_secs)
-                .saturating_sub(self.skew);
-            if iat < oldest {
-                return Err(invalid(format!(
-                    "the assertion was issued more than {} minutes ago (iat)",
-                    self.iat_validity_secs / 60
-                )));
-            }
-        }
+        let exp = self.time.check(claims, self.host.now()).map_err(invalid)?;
         if self.prevent_reuse {
             match claims.get("jti") {
                 None => {}
@@ -166,7 +124,7 @@ impl GrantHandler for JwtBearer {
                     let scope = format!("jwt-bearer\n{}\n{issuer}", request.tenant);
                     let first = self
                         .host
-                        .check_and_store_jti(&scope, jti, exp.saturating_add(self.skew))
+                        .check_and_store_jti(&scope, jti, exp.saturating_add(self.time.skew))
                         .await
                         .map_err(|e| {
                             self.host

@@ -28,9 +28,9 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tollgate_core::{
-    async_trait, audience_contains, export_plugin, numeric_date, peek_claims, sdk::BoxError,
-    sdk::Plugin, AuthenticatedClient, ClientAuthenticator, ComponentContext, ComponentInfo,
-    HostServices, JwtError, LogLevel, OAuthError, TokenRequest, TrustSource, TrustedParty,
+    async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
+    AuthenticatedClient, ClientAuthenticator, ComponentContext, ComponentInfo, HostServices,
+    JwtError, LogLevel, OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
 
 /// The `client_assertion_type` this authenticator handles.
@@ -44,10 +44,8 @@ pub const CACHE: &str = "PrivateKeyJWT";
 pub struct PrivateKeyJwt {
     host: Arc<dyn HostServices>,
     prevent_reuse: bool,
-    reject_before_secs: i64,
     alias: Option<String>,
-    skew: i64,
-    max_lifetime: i64,
+    time: TimeRules,
     /// `tenant\nclient_id\njti` of assertions known to be used; `None` when the cache is off.
     used: Option<Mutex<TimedSizedCache<String, ()>>>,
 }
@@ -78,13 +76,8 @@ impl PrivateKeyJwt {
         Ok(PrivateKeyJwt {
             host: ctx.host.clone(),
             prevent_reuse: ctx.properties.bool_or("preventTokenReuse", true)?,
-            reject_before_secs: minutes.saturating_mul(60),
             alias,
-            skew: ctx.settings.timestamp_skew_secs.min(i64::MAX as u64) as i64,
-            max_lifetime: ctx
-                .settings
-                .max_assertion_lifetime_secs
-                .min(i64::MAX as u64) as i64,
+            time: TimeRules::new(&ctx.settings, minutes, "RejectBeforeInMinutes"),
             used,
         })
     }
@@ -106,7 +99,7 @@ impl PrivateKeyJwt {
         }
     }
 
-    /// The claim rules that need no database.
+    /// The claim rules that need no database; the `exp` on success.
     fn check_claims(
         &self,
         claims: &serde_json::Map<String, Value>,
@@ -127,45 +120,7 @@ impl PrivateKeyJwt {
                     .unwrap_or_default()
             )));
         }
-        let now = self.host.now();
-        let exp = numeric_date(claims, "exp")
-            .map_err(invalid)?
-            .ok_or_else(|| invalid("the client assertion has no exp"))?;
-        if now > exp.saturating_add(self.skew) {
-            return Err(invalid("the client assertion has expired (exp)"));
-        }
-        if exp
-            > now
-                .saturating_add(self.max_lifetime)
-                .saturating_add(self.skew)
-        {
-            return Err(invalid(format!(
-                "exp is more than {} s ahead (max_assertion_lifetime_secs)",
-                self.max_lifetime
-            )));
-        }
-        if let Some(nbf) = numeric_date(claims, "nbf").map_err(invalid)? {
-            if nbf > now.saturating_add(self.skew) {
-                return Err(invalid("the client assertion is not valid yet (nbf)"));
-            }
-        }
-        if let Some(iat) = numeric_date(claims, "iat").map_err(invalid)? {
-            if iat > now.saturating_add(self.skew) {
-                return Err(invalid(
-                    "the client assertion was issued in the future (iat)",
-                ));
-            }
-            let oldest = now
-                .saturating_sub(self.reject_before_secs)
-                .saturating_sub(self.skew);
-            if iat < oldest {
-                return Err(invalid(format!(
-                    "the client assertion was issued more than {} minutes ago (iat, RejectBeforeInMinutes)",
-                    self.reject_before_secs / 60
-                )));
-            }
-        }
-        Ok(exp)
+        self.time.check(claims, self.host.now()).map_err(invalid)
     }
 }
 
@@ -271,7 +226,7 @@ impl ClientAuthenticator for PrivateKeyJwt {
             let scope = format!("private-key-jwt\n{}\n{client_id}", request.tenant);
             let first = self
                 .host
-                .check_and_store_jti(&scope, jti, exp.saturating_add(self.skew))
+                .check_and_store_jti(&scope, jti, exp.saturating_add(self.time.skew))
                 .await
                 .map_err(|e| {
                     self.host.log(LogLevel::Error, &format!("jti store: {e}"));
