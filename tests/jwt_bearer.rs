@@ -298,6 +298,29 @@ async fn every_rule_has_its_invalid_grant_and_replays_lose() {
         (400, Some("invalid_request"))
     );
 
+    // A client whose registration does not list the grant may not use it.
+    let other_client = env
+        .api
+        .client(
+            None,
+            json!({"client_name": "cc", "grant_types": ["client_credentials"]}),
+        )
+        .await;
+    let (status, body) = env
+        .exchange(
+            &(
+                other_client["client_id"].as_str().unwrap().into(),
+                other_client["client_secret"].as_str().unwrap().into(),
+            ),
+            &with(json!({}), "not-mine"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+
     // Replay: the second use of one assertion loses.
     let once = with(json!({}), "once");
     assert_eq!(env.exchange(&client, &once).await.0, 200);

@@ -384,3 +384,85 @@ async fn the_listener_and_its_order_id_decide() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_key_jwt_client_uses_the_jwt_bearer_and_refresh_grants_too() {
+    let env = start_with(
+        &identity(
+            true,
+            899,
+            r#"    <EventListener name="org.wso2.carbon.identity.oauth2.grant.jwt.JWTBearerGrantHandler" orderId="100" enable="true"/>"#,
+        ),
+        "",
+    );
+    let (client_key, idp_key) = (ec256("c"), ed25519("i"));
+    let jwks = JwksServer::start(Answer::Status(404)).await;
+    jwks.serve(&[&idp_key.jwk], &[]);
+    env.api
+        .idp(None, "https://idp.example", json!({"jwksUri": jwks.uri}))
+        .await;
+    let body = env
+        .api
+        .client(
+            None,
+            json!({"client_name": "svc", "token_endpoint_auth_method": "private_key_jwt",
+                   "jwks": {"keys": [client_key.jwk]},
+                   "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer", "refresh_token"]}),
+        )
+        .await;
+    let client_id = body["client_id"].as_str().unwrap();
+    let now = now();
+    let idp_assertion = sign(
+        &idp_key,
+        Some("i"),
+        &json!({"iss": "https://idp.example", "sub": "alice", "aud": ENDPOINT,
+                "exp": now + 300, "jti": "bearer-1"}),
+    );
+    let (status, body) = env
+        .api
+        .token(
+            None,
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &idp_assertion),
+                ("client_assertion_type", ASSERTION_TYPE),
+                (
+                    "client_assertion",
+                    &sign(&client_key, Some("c"), &claims(client_id, "c1")),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (status, body) = env
+        .api
+        .token(
+            None,
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_assertion_type", ASSERTION_TYPE),
+                (
+                    "client_assertion",
+                    &sign(&client_key, Some("c"), &claims(client_id, "c2")),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // client_credentials is not among its grants.
+    let (status, body) = token(
+        &env.api,
+        None,
+        &sign(&client_key, Some("c"), &claims(client_id, "c3")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+}
