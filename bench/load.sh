@@ -68,7 +68,7 @@ profile() {
 report() {
   [ -n "${PERF:-}" ] || return 0
   wait "$perf_pid"
-  perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+  perf report -i "$work/perf.data" --no-children --sort "${PERF_SORT:-symbol}" --stdio 2>/dev/null \
     | grep -E '^ +[0-9]' | head -40 | cut -c1-140
 }
 

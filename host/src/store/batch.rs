@@ -38,6 +38,8 @@ struct Job {
 #[derive(Clone, Debug)]
 pub(super) struct TokenWriter {
     jobs: mpsc::Sender<Job>,
+    /// The writer's own handle, to close its connections at shutdown.
+    store: Box<Store>,
 }
 
 impl TokenWriter {
@@ -45,8 +47,16 @@ impl TokenWriter {
     /// ends when every [`TokenWriter`] is dropped.
     pub(super) fn start(store: Store) -> TokenWriter {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write(store, queue));
-        TokenWriter { jobs }
+        tokio::spawn(write(store.clone(), queue));
+        TokenWriter {
+            jobs,
+            store: Box::new(store),
+        }
+    }
+
+    /// Closes the writer's connections (a pool of its own for an SQLite file).
+    pub(super) async fn close(&self) {
+        self.store.close().await
     }
 
     /// Queues `rows` and waits until they are committed.

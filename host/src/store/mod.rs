@@ -141,10 +141,11 @@ impl Store {
     /// A database that cannot be opened yields [`StoreError::Open`], whose message names the
     /// URL (password redacted) and the reason.
     pub async fn open(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
-        let pool = if url.starts_with("sqlite:") {
-            Pool::Sqlite(open::sqlite(url, opts).await?)
+        let (pool, writer_pool) = if url.starts_with("sqlite:") {
+            let (pool, writer) = open::sqlite(url, opts).await?;
+            (Pool::Sqlite(pool), writer.map(Pool::Sqlite))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(open::postgres(url, opts).await?)
+            (Pool::Postgres(open::postgres(url, opts).await?), None)
         } else {
             return Err(StoreError::open(
                 url,
@@ -153,7 +154,7 @@ impl Store {
         };
         let cache = std::sync::Arc::new(cache::Caches::new(opts.cache_ttl));
         let writer = batch::TokenWriter::start(Store {
-            pool: pool.clone(),
+            pool: writer_pool.unwrap_or_else(|| pool.clone()),
             cache: cache.clone(),
             writer: None,
         });
@@ -187,6 +188,9 @@ impl Store {
     /// Closes all connections, waiting for those in use to be returned. For graceful shutdown;
     /// any later query fails.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            Box::pin(writer.close()).await;
+        }
         with_pool!(self, pool => pool.close().await)
     }
 

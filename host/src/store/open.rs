@@ -38,14 +38,22 @@ fn sqlite_is_memory(url: &str) -> bool {
 
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool, StoreError> {
+/// The pool, and for a database file a second pool of one connection for the group-commit
+/// writer: SQLite drops a connection's page cache whenever another connection has written, so
+/// a writer that took any pooled connection would re-read its pages for every batch; one
+/// connection of its own keeps them.
+pub(super) async fn sqlite(
+    url: &str,
+    opts: &StoreOptions,
+) -> Result<(SqlitePool, Option<SqlitePool>), StoreError> {
     let connect = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::open(url, e))?
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
     let pool_opts = SqlitePoolOptions::new().acquire_timeout(opts.acquire_timeout);
 
-    let (connect, pool_opts) = if sqlite_is_memory(url) {
+    let memory = sqlite_is_memory(url);
+    let (connect, pool_opts) = if memory {
         // An in-memory database lives exactly as long as a connection to it: keep a single
         // one forever, so the schema and the data stay visible.
         let pool_opts = pool_opts
@@ -80,7 +88,10 @@ pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool,
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .pragma("wal_autocheckpoint", "0")
-            .pragma("cache_size", "-16384");
+            .pragma("cache_size", "-16384")
+            // Statement journals (a multi-row statement inside a transaction keeps one) in
+            // memory, not in a temporary file created and deleted for every batch.
+            .pragma("temp_store", "memory");
         (
             connect,
             pool_opts.max_connections(opts.max_connections.max(1)),
@@ -88,14 +99,24 @@ pub(super) async fn sqlite(url: &str, opts: &StoreOptions) -> Result<SqlitePool,
     };
 
     let pool = pool_opts
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(|e| StoreError::open(url, e))?;
     migrate_sqlite(&pool).await?;
-    if !sqlite_is_memory(url) {
-        tokio::spawn(checkpoints(pool.clone()));
+    if memory {
+        return Ok((pool, None));
     }
-    Ok(pool)
+    tokio::spawn(checkpoints(pool.clone()));
+    let writer = SqlitePoolOptions::new()
+        .acquire_timeout(opts.acquire_timeout)
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(connect)
+        .await
+        .map_err(|e| StoreError::open(url, e))?;
+    Ok((pool, Some(writer)))
 }
 
 /// Checkpoints the WAL once a second without blocking writers (`PASSIVE`: as far as readers
