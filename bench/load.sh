@@ -10,6 +10,8 @@
 #   DURATION=10s CONNECTIONS=64 ./bench/load.sh
 #   ASSERTIONS_COUNT=200000 ./bench/load.sh jwt_bearer   # assertions minted beforehand
 #   PERF=1 ./bench/load.sh jwt_bearer    # also samples the server with perf and prints its top
+#                                        # (PERF_SORT=dso for the split by library)
+#   STRACE=1 ./bench/load.sh jwt_bearer  # counts the server's system calls instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIO="${1:-client_credentials}"
@@ -60,12 +62,23 @@ url="$(sed -n 's/^Tollgate listening on //p' "$work/out")"
 [ -n "$url" ] || { cat "$work/err"; exit 1; }
 
 # With PERF=1: samples the server for 5 s from 2 s into the run; `report` prints the top.
+# With STRACE=1: counts the server's system calls for 5 s instead.
 profile() {
+  if [ -n "${STRACE:-}" ]; then
+    (sleep 2; timeout 5 strace -c -f -p "$pid" -o "$work/strace" >/dev/null 2>&1) &
+    perf_pid=$!
+    return 0
+  fi
   [ -n "${PERF:-}" ] || return 0
   (sleep 2; perf record -F 499 -g -p "$pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1) &
   perf_pid=$!
 }
 report() {
+  if [ -n "${STRACE:-}" ]; then
+    wait "$perf_pid" || true
+    head -20 "$work/strace"
+    return 0
+  fi
   [ -n "${PERF:-}" ] || return 0
   wait "$perf_pid"
   perf report -i "$work/perf.data" --no-children --sort "${PERF_SORT:-symbol}" --stdio 2>/dev/null \
