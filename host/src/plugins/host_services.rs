@@ -159,3 +159,73 @@ impl HostServices for ComponentHost {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::StoreOptions;
+    use serde_json::Map;
+    use tollgate_core::TrustedParty;
+
+    /// Answers for the sources it claims, with its own name in the reason.
+    struct Named(&'static str, bool);
+
+    #[async_trait]
+    impl JwtValidator for Named {
+        fn can_validate(&self, source: &TrustSource) -> bool {
+            // `.1`: claims only identity providers.
+            !self.1 || matches!(source, TrustSource::IdentityProvider { .. })
+        }
+
+        async fn validate(&self, _: &str, _: &TrustSource) -> Result<VerifiedJwt, JwtError> {
+            if self.0 == "accepts" {
+                return Ok(VerifiedJwt {
+                    header: Map::new(),
+                    claims: Map::new(),
+                    party: TrustedParty::Client {
+                        client_id: "c".into(),
+                        auth_method: "private_key_jwt".into(),
+                    },
+                });
+            }
+            Err(JwtError::Rejected(self.0.into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_validator_in_order_that_can_validate_decides() {
+        let store = Store::open("sqlite::memory:", &StoreOptions::default())
+            .await
+            .unwrap();
+        let host = Host::new(
+            store,
+            Arc::new(ManualClock::new(0)),
+            Arc::new(NoTrustSources),
+            Arc::new(NoKeySource),
+        );
+        let services = host.for_component("test");
+        let idp = TrustSource::IdentityProvider {
+            tenant: "t".into(),
+            name: "i".into(),
+        };
+        let client = TrustSource::Client {
+            tenant: "t".into(),
+            client_id: "c".into(),
+        };
+        // No validator at all: the host cannot decide.
+        assert!(matches!(
+            services.validate_jwt("x", &idp).await,
+            Err(JwtError::Unavailable(_))
+        ));
+        host.set_validators(vec![
+            ("idp-only".into(), Arc::new(Named("operator's own", true))),
+            ("bundled".into(), Arc::new(Named("accepts", false))),
+        ]);
+        assert_eq!(
+            services.validate_jwt("x", &idp).await.unwrap_err(),
+            JwtError::Rejected("operator's own".into())
+        );
+        assert!(services.validate_jwt("x", &client).await.is_ok());
+    }
+}
