@@ -102,11 +102,12 @@ pub struct VerifiedJwt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
 pub enum JwtError {
-    /// The JWT is not acceptable (bad signature, unknown party, disallowed algorithm, …): the
-    /// caller answers `invalid_grant` or `invalid_client`.
+    /// The JWT is not acceptable (bad signature, unknown party, disallowed algorithm, keys that
+    /// cannot be fetched and none cached, …): the caller answers `invalid_grant` or
+    /// `invalid_client`.
     Rejected(String),
-    /// The host could not decide (the JWKS could not be fetched and none is cached, the database
-    /// is down): the caller answers `server_error` / `temporarily_unavailable`.
+    /// The host could not decide (the database is down, no validator is active): the caller
+    /// answers `server_error`.
     Unavailable(String),
 }
 
