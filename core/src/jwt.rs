@@ -122,6 +122,28 @@ impl std::fmt::Display for JwtError {
 
 impl std::error::Error for JwtError {}
 
+impl JwtError {
+    /// The OAuth error a component answers with: a rejection through `rejected`
+    /// (`invalid_grant`, `invalid_client`); a host that could not decide as `server_error`,
+    /// whose reason goes to the log through `host`, not to the client.
+    pub fn into_oauth(
+        self,
+        host: &dyn crate::HostServices,
+        rejected: impl FnOnce(String) -> crate::OAuthError,
+    ) -> crate::OAuthError {
+        match self {
+            JwtError::Rejected(reason) => rejected(reason),
+            JwtError::Unavailable(reason) => {
+                host.log(
+                    crate::LogLevel::Error,
+                    &format!("JWT not validated: {reason}"),
+                );
+                crate::OAuthError::server_error("the JWT could not be validated now")
+            }
+        }
+    }
+}
+
 /// A JWT longer than this is rejected unread (CONTRACT §6).
 pub const MAX_JWT_BYTES: usize = 16 * 1024;
 

@@ -39,14 +39,15 @@ pub fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
-/// The signing key in `pem` for `alg`.
-pub fn key(pem: &[u8], alg: Algorithm) -> Result<EncodingKey, String> {
+/// The signing key in the PEM file at `path`, for `alg`; errors name the file.
+pub fn key(path: &std::path::Path, alg: Algorithm) -> Result<EncodingKey, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let key = match alg {
-        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
-        Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
-        _ => EncodingKey::from_rsa_pem(pem),
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&pem),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
+        _ => EncodingKey::from_rsa_pem(&pem),
     };
-    key.map_err(|e| format!("not a private key for {alg:?}: {e}"))
+    key.map_err(|e| format!("{}: not a private key for {alg:?}: {e}", path.display()))
 }
 
 /// `count` assertions issued at `now`, signed on all cores.
@@ -97,11 +98,8 @@ mod tests {
 
     #[test]
     fn assertions_carry_the_claims_and_unique_jtis() {
-        let pem = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../tests/fixtures/keys/rsa-2048.pem"),
-        )
-        .unwrap();
+        let pem = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/keys/rsa-2048.pem");
         let spec = Spec {
             alg: algorithm("PS256").unwrap(),
             kid: Some("k1".into()),
@@ -126,6 +124,15 @@ mod tests {
             .collect();
         assert_eq!(jtis.len(), 100);
         assert!(algorithm("HS256").is_err() && algorithm("none").is_err());
-        assert!(key(b"not a key", Algorithm::RS256).is_err());
+        assert!(key(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+            Algorithm::RS256
+        )
+        .is_err());
+        assert!(key(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+            Algorithm::RS256
+        )
+        .is_err());
     }
 }

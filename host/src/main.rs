@@ -84,9 +84,7 @@ fn main() -> ExitCode {
             count,
         } => {
             let minted = assertion::algorithm(&alg).and_then(|alg| {
-                let pem = std::fs::read(&key).map_err(|e| format!("{}: {e}", key.display()))?;
-                let signing_key =
-                    assertion::key(&pem, alg).map_err(|e| format!("{}: {e}", key.display()))?;
+                let signing_key = assertion::key(&key, alg)?;
                 let spec = assertion::Spec {
                     alg,
                     kid,

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use tollgate_core::{
     async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
     AuthenticatedClient, ComponentContext, ComponentInfo, Grant, GrantHandler, HostServices,
-    JwtError, OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
+    OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
 
 /// The grant type this handler serves.
@@ -90,16 +90,7 @@ impl GrantHandler for JwtBearer {
             .host
             .validate_jwt(assertion, &source)
             .await
-            .map_err(|e| match e {
-                JwtError::Rejected(reason) => invalid(reason),
-                JwtError::Unavailable(reason) => {
-                    self.host.log(
-                        tollgate_core::LogLevel::Error,
-                        &format!("assertion not validated: {reason}"),
-                    );
-                    OAuthError::server_error("the assertion could not be validated now")
-                }
-            })?;
+            .map_err(|e| e.into_oauth(self.host.as_ref(), invalid))?;
         let TrustedParty::IdentityProvider { alias, .. } = &verified.party else {
             return Err(invalid(
                 "the assertion's issuer is not an identity provider",

@@ -30,7 +30,7 @@ use std::time::Duration;
 use tollgate_core::{
     async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
     AuthenticatedClient, ClientAuthenticator, ComponentContext, ComponentInfo, HostServices,
-    JwtError, LogLevel, OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
+    LogLevel, OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
 
 /// The `client_assertion_type` this authenticator handles.
@@ -184,16 +184,7 @@ impl ClientAuthenticator for PrivateKeyJwt {
             .host
             .validate_jwt(assertion, &source)
             .await
-            .map_err(|e| match e {
-                JwtError::Rejected(reason) => invalid(reason),
-                JwtError::Unavailable(reason) => {
-                    self.host.log(
-                        LogLevel::Error,
-                        &format!("client assertion not validated: {reason}"),
-                    );
-                    OAuthError::server_error("the client assertion could not be validated now")
-                }
-            })?;
+            .map_err(|e| e.into_oauth(self.host.as_ref(), invalid))?;
         match &verified.party {
             TrustedParty::Client { auth_method, .. } if auth_method == METHOD => {}
             TrustedParty::Client { auth_method, .. } => {
