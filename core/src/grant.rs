@@ -13,11 +13,12 @@ pub struct Grant {
     pub scopes: Vec<String>,
     /// Whether a refresh token is issued alongside the access token.
     pub refresh_token: bool,
-    /// The refresh-token family this grant continues: set by the `refresh_token` grant, so the
-    /// new tokens join the old ones' family (revoking or replaying one revokes them all, RFC 9700
-    /// §4.14). `None` starts a new family.
+    /// The refresh token this grant redeems, by the reference the host stored it under: set
+    /// by the `refresh_token` grant. The host rotates that token in the transaction that stores
+    /// the new tokens, which join its family (revoking or replaying one revokes them all,
+    /// RFC 9700 §4.14). `None` starts a new family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
+    pub redeems: Option<String>,
     /// Extra claims for a JWT access token (e.g. the identity provider that vouched for `sub`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub claims: serde_json::Map<String, serde_json::Value>,

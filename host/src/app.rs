@@ -169,9 +169,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         tracing::warn!("{warning}");
     }
     let deployment = &config.deployment;
+    let db = &deployment.database;
     let options = StoreOptions {
-        cache_ttl: Duration::from_secs(deployment.database.cache_ttl_secs),
-        ..StoreOptions::default()
+        max_connections: db.max_connections,
+        acquire_timeout: Duration::from_millis(db.acquire_timeout_ms),
+        statement_timeout: Duration::from_millis(db.statement_timeout_ms),
+        cache_ttl: Duration::from_secs(db.cache_ttl_secs),
     };
     let store = Store::open(&config.database_url(), &options)
         .await
@@ -180,6 +183,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         .ensure_tenant(SUPER_TENANT, clock.now())
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
+    let secret =
+        Arc::new(ServerSecret::load_or_create(&config.data_dir()).map_err(StartError::Secret)?);
+    secret
+        .check_shared(&store, &config.data_dir())
+        .await
+        .map_err(StartError::Secret)?;
     let admin = crate::admin::bootstrap(
         &deployment.super_admin.username,
         deployment.super_admin.password.as_deref(),
@@ -188,8 +197,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
     )
     .await
     .map_err(StartError::Admin)?;
-    let secret =
-        Arc::new(ServerSecret::load_or_create(&config.data_dir()).map_err(StartError::Secret)?);
     let token_settings = &deployment.oauth.token;
     let access_ttl = token_settings.access_token_ttl_secs as i64;
     // A retired signing key stays published as long as an access token it signed may live.

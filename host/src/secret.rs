@@ -9,7 +9,10 @@
 //! - the **key-encryption key** (AES-256-GCM): server signing keys are stored encrypted with it.
 //!
 //! Several hosts sharing one database must share this file (copy it to each host's data dir
-//! before their first start).
+//! before their first start). A host with another secret could neither check the client
+//! secrets nor open the signing keys the others stored, so the first host records a
+//! fingerprint of its secret in the database and a host whose secret differs refuses to start
+//! ([`ServerSecret::check_shared`]).
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -17,7 +20,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 use std::path::Path;
 
+use crate::store::Store;
+
 const FILE: &str = "server-secret";
+/// The setting holding the fingerprint of the secret the database was set up with.
+const FINGERPRINT_SETTING: &str = "server_secret_fingerprint";
 const LEN: usize = 32;
 
 /// Keys derived from the server secret.
@@ -87,6 +94,25 @@ impl ServerSecret {
             ));
         }
         Ok(ServerSecret::from_bytes(&bytes))
+    }
+
+    /// Makes sure every host on one database uses the same secret: records this secret's
+    /// fingerprint (an HMAC of a fixed label under the hash key: it tells nothing about the
+    /// secret) when the database has none, and refuses a secret whose fingerprint differs.
+    pub async fn check_shared(&self, store: &Store, data_dir: &Path) -> Result<(), String> {
+        let mine = self.hash("tollgate server secret fingerprint");
+        let stored = store
+            .setting_get_or_insert(FINGERPRINT_SETTING, &mine)
+            .await
+            .map_err(|e| format!("cannot check it against the database: {e}"))?;
+        if stored == mine {
+            return Ok(());
+        }
+        Err(format!(
+            "{} is not the secret this database was set up with: every host sharing a \
+             database needs the same file — copy it from a host already using the database",
+            data_dir.join(FILE).display()
+        ))
     }
 
     /// From the raw secret (tests).

@@ -137,7 +137,7 @@ impl GrantHandler for Probe {
             ),
             scopes: request.scopes().into_iter().map(String::from).collect(),
             refresh_token: true,
-            family: None,
+            redeems: None,
             claims,
         })
     }

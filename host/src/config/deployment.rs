@@ -100,6 +100,14 @@ pub struct Database {
     /// How long a host may serve a client record from memory: the longest a change made on
     /// another host sharing the database goes unseen here. 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// Connections this host keeps at most. Several hosts on one PostgreSQL together need
+    /// `hosts × max_connections` below the server's `max_connections`.
+    pub max_connections: u32,
+    /// How long a request waits for a connection (ms) before it fails with `server_error`:
+    /// when the database is gone, requests fail after this long instead of piling up.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout` of every pooled connection (ms); 0 turns it off.
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for Database {
@@ -107,6 +115,9 @@ impl Default for Database {
         Database {
             url: "sqlite://data/tollgate.db".into(),
             cache_ttl_secs: 5,
+            max_connections: 16,
+            acquire_timeout_ms: 2000,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -323,6 +334,16 @@ fn validate(d: &mut Deployment) -> Result<(), (String, String)> {
         "database.url",
         &format!("{url:?} is neither a sqlite: nor a postgres:// URL"),
     )?;
+    check(
+        d.database.max_connections > 0,
+        "database.max_connections",
+        "must be greater than 0",
+    )?;
+    check(
+        d.database.acquire_timeout_ms > 0,
+        "database.acquire_timeout_ms",
+        "must be greater than 0",
+    )?;
     let t = &d.oauth.token;
     check(
         t.access_token_ttl_secs > 0,
@@ -412,6 +433,10 @@ mod tests {
         assert_eq!(d.super_admin.username, "admin");
         assert_eq!(d.super_admin.password, None);
         assert_eq!(d.database.url, "sqlite://data/tollgate.db");
+        assert_eq!(d.database.cache_ttl_secs, 5);
+        assert_eq!(d.database.max_connections, 16);
+        assert_eq!(d.database.acquire_timeout_ms, 2000);
+        assert_eq!(d.database.statement_timeout_ms, 5000);
         assert_eq!(d.plugins.dropins_dir, PathBuf::from("dropins"));
         let o = &d.oauth;
         assert_eq!(o.token.access_token_ttl_secs, 3600);
@@ -449,6 +474,10 @@ mod tests {
             password = "s3cret"
             [database]
             url = "postgres://tollgate@db/tollgate"
+            cache_ttl_secs = 0
+            max_connections = 4
+            acquire_timeout_ms = 250
+            statement_timeout_ms = 0
             [plugins]
             dropins_dir = "/opt/dropins"
             [oauth]
@@ -488,7 +517,10 @@ mod tests {
             },
             database: Database {
                 url: "postgres://tollgate@db/tollgate".into(),
-                cache_ttl_secs: 5,
+                cache_ttl_secs: 0,
+                max_connections: 4,
+                acquire_timeout_ms: 250,
+                statement_timeout_ms: 0,
             },
             plugins: Plugins {
                 dropins_dir: "/opt/dropins".into(),
@@ -576,6 +608,14 @@ mod tests {
                 "server.max_body_bytes",
             ),
             ("[database]\nurl = \"mysql://x/y\"", "database.url"),
+            (
+                "[database]\nmax_connections = 0",
+                "database.max_connections",
+            ),
+            (
+                "[database]\nacquire_timeout_ms = 0",
+                "database.acquire_timeout_ms",
+            ),
             (
                 "[oauth.token]\naccess_token_ttl_secs = 0",
                 "oauth.token.access_token_ttl_secs",

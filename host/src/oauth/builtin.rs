@@ -199,7 +199,7 @@ impl GrantHandler for RefreshToken {
             subject: old.subject,
             scopes,
             refresh_token: true,
-            family: Some(old.family),
+            redeems: Some(old.hash),
             claims,
         })
     }

@@ -11,7 +11,7 @@ use super::{basic, form, OAuth};
 use crate::config::deployment::TokenFormat;
 use crate::plugins::Active;
 use crate::store::ClientRecord;
-use crate::tokens::{Issue, Issued};
+use crate::tokens::{Issue, Issued, TokenError};
 use futures::FutureExt;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -129,13 +129,10 @@ impl OAuth {
                 refresh_token: grant.refresh_token,
                 format,
                 claims: grant.claims,
-                family: grant.family,
+                redeems: grant.redeems,
             })
             .await
-            .map_err(|e| {
-                tracing::error!("issuing tokens: {e}");
-                OAuthError::server_error("could not issue tokens")
-            })
+            .map_err(TokenError::into_oauth)
     }
 
     /// Client authentication: the active authenticators in `orderId` order; the first that can

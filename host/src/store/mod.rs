@@ -67,7 +67,7 @@ mod tokens;
 pub use clients::ClientRecord;
 pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;
-pub use tokens::{RotateOutcome, TokenKind, TokenRecord};
+pub use tokens::{RefreshState, TokenKind, TokenRecord};
 
 /// One jti check of [`Store::check_and_store_jti`].
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 //! Every token belongs to a *family*: the chain of refresh rotations of one grant, together with
 //! the access tokens issued along it. Revoking a family (refresh token reuse, RFC 7009 revocation
 //! of a refresh token) marks its rows revoked **and** records the family in `revoked_families`.
-//! Reads honour both, so a token that a rotation racing with the revocation inserts afterwards —
-//! the refresh grant rotates first and inserts the new tokens a moment later — is born revoked.
+//! Reads honour both, so a token that a rotation racing with the revocation commits just after
+//! it (its `UPDATE` of the family's rows did not see them) is born revoked.
 
 use std::fmt::Write as _;
 
@@ -61,11 +61,11 @@ pub struct TokenRecord {
     pub claims: Value,
 }
 
-/// What [`Store::rotate_refresh`] found.
+/// The state of a presented refresh token ([`Store::refresh_state`], [`Store::rotate_refresh`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum RotateOutcome {
-    /// The token was live and is now revoked; this caller alone may issue its successors.
-    Rotated(Box<TokenRecord>),
+pub enum RefreshState {
+    /// The token is live (for [`Store::rotate_refresh`]: was, and this call rotated it).
+    Live(Box<TokenRecord>),
     /// No such refresh token in the tenant.
     Unknown,
     /// The token was issued to another client (it is left alone).
@@ -129,6 +129,43 @@ impl TryFrom<TokenRow> for TokenRecord {
     }
 }
 
+/// `INSERT INTO tokens … VALUES ($1, …), …` for `rows` rows of [`COLUMNS`].
+fn insert_sql(rows: usize) -> String {
+    const PER_ROW: usize = 12;
+    let mut insert = format!("INSERT INTO tokens ({COLUMNS}) VALUES ");
+    for row in 0..rows {
+        insert.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 1..=PER_ROW {
+            let sep = if col == PER_ROW { ")" } else { ", " };
+            write!(insert, "${}{sep}", row * PER_ROW + col).expect("writing to a String");
+        }
+    }
+    insert
+}
+
+/// Binds the [`COLUMNS`] of each token of `$tokens` to `$query` (of [`insert_sql`]).
+macro_rules! bind_tokens {
+    ($query:expr, $tokens:expr) => {{
+        let mut query = $query;
+        for t in $tokens {
+            query = query
+                .bind(t.hash.as_str())
+                .bind(t.tenant.as_str())
+                .bind(t.kind.as_str())
+                .bind(t.client_id.as_str())
+                .bind(t.subject.as_str())
+                .bind(t.scope.as_deref())
+                .bind(t.family.as_str())
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.revoked)
+                .bind(t.format.as_str())
+                .bind(to_json(&t.claims));
+        }
+        query
+    }};
+}
+
 impl Store {
     /// Stores tokens, all or none, through the group commit ([`super::batch`]): the call
     /// returns once they are committed.
@@ -150,15 +187,7 @@ impl Store {
         tokens: &[&TokenRecord],
         jtis: &[&JtiRecord],
     ) -> Result<Vec<bool>, StoreError> {
-        const PER_ROW: usize = 12;
-        let mut insert = format!("INSERT INTO tokens ({COLUMNS}) VALUES ");
-        for row in 0..tokens.len() {
-            insert.push_str(if row == 0 { "(" } else { ", (" });
-            for col in 1..=PER_ROW {
-                let sep = if col == PER_ROW { ")" } else { ", " };
-                write!(insert, "${}{sep}", row * PER_ROW + col).expect("writing to a String");
-            }
-        }
+        let insert = insert_sql(tokens.len());
         // The distinct jtis in batch order, whether each entry is the first of its key, and one
         // multi-row upsert for them (the oldest `now` of the batch decides what has expired).
         let mut seen = std::collections::HashSet::new();
@@ -195,23 +224,9 @@ impl Store {
         let fresh = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             if !tokens.is_empty() {
-                let mut query = sqlx::query(&insert);
-                for t in tokens {
-                    query = query
-                        .bind(t.hash.as_str())
-                        .bind(t.tenant.as_str())
-                        .bind(t.kind.as_str())
-                        .bind(t.client_id.as_str())
-                        .bind(t.subject.as_str())
-                        .bind(t.scope.as_deref())
-                        .bind(t.family.as_str())
-                        .bind(t.issued_at)
-                        .bind(t.expires_at)
-                        .bind(t.revoked)
-                        .bind(t.format.as_str())
-                        .bind(to_json(&t.claims));
-                }
-                query.execute(&mut *tx).await?;
+                bind_tokens!(sqlx::query(&insert), tokens)
+                    .execute(&mut *tx)
+                    .await?;
             }
             // All jtis in one statement; RETURNING names those stored (new, or replacing an
             // expired row). A jti twice in one batch goes in once: the repeat is a replay.
@@ -266,23 +281,40 @@ impl Store {
         TokenRecord::try_from((a, b, c, d, e, f, g, h, i, revoked, k, l)).map(Some)
     }
 
-    /// Refresh rotation, atomic: of any number of concurrent callers (on any host) presenting
-    /// the same live refresh token, exactly one gets [`RotateOutcome::Rotated`] — a single
-    /// conditional `UPDATE … RETURNING` revokes it.
+    /// What a presented refresh token is, by the same rules as [`Store::rotate_refresh`], and
+    /// without rotating it. A reused token revokes its family here too.
+    pub async fn refresh_state(
+        &self,
+        hash: &str,
+        tenant: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<RefreshState, StoreError> {
+        let token = self.token(hash).await?;
+        self.classify(token, tenant, client_id, now).await
+    }
+
+    /// Refresh rotation, atomic: revokes the live refresh token `hash` and stores its
+    /// `successors` (their `family` set to its family) in one transaction. Of any number of
+    /// concurrent callers (on any host) presenting the same token, exactly one gets
+    /// [`RefreshState::Live`]: a single conditional `UPDATE … RETURNING` revokes it. A crash
+    /// cannot leave a rotated token without successors, so a client that saw no answer may
+    /// present its token again.
     ///
-    /// When it was not live, a `SELECT` says why: unknown (or another tenant's, or an access
-    /// token) → `Unknown`; another client's → `WrongClient`; expired → `Expired`; already
-    /// revoked — a rotated or revoked token presented again, RFC 9700 §4.14.2 — → its whole
-    /// family is revoked and the answer is `Reused`. So the losers of a concurrent race also
-    /// revoke the winner's new tokens: two parties holding one refresh token is what reuse
-    /// detection exists to catch.
+    /// When it was not live, nothing is stored and a `SELECT` says why: unknown (or another
+    /// tenant's, or an access token) → `Unknown`; another client's → `WrongClient`; expired →
+    /// `Expired`; already revoked — a rotated or revoked token presented again, RFC 9700
+    /// §4.14.2 — → its whole family is revoked and the answer is `Reused`. So the losers of a
+    /// concurrent race also revoke the winner's new tokens: two parties holding one refresh
+    /// token is what reuse detection exists to catch.
     pub async fn rotate_refresh(
         &self,
         hash: &str,
         tenant: &str,
         client_id: &str,
         now: i64,
-    ) -> Result<RotateOutcome, StoreError> {
+        successors: &mut [TokenRecord],
+    ) -> Result<RefreshState, StoreError> {
         let rotate = format!(
             "UPDATE tokens SET revoked = TRUE \
              WHERE hash = $1 AND kind = 'refresh' AND tenant = $2 AND client_id = $3 \
@@ -290,36 +322,62 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family = tokens.family) \
              RETURNING {COLUMNS}"
         );
-        let rotated: Option<TokenRow> = with_pool!(self, pool => {
-            sqlx::query_as(&rotate)
+        let insert = insert_sql(successors.len());
+        let rotated: Option<TokenRow> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let row: Option<TokenRow> = sqlx::query_as(&rotate)
                 .bind(hash)
                 .bind(tenant)
                 .bind(client_id)
                 .bind(now)
-                .fetch_optional(pool)
-                .await
-        })?;
-        if let Some(row) = rotated {
-            return Ok(RotateOutcome::Rotated(Box::new(row.try_into()?)));
+                .fetch_optional(&mut *tx)
+                .await?;
+            // Not live: the transaction rolls back when dropped, having changed nothing.
+            let Some(row) = row else { return Ok(None) };
+            if !successors.is_empty() {
+                for successor in successors.iter_mut() {
+                    successor.family.clone_from(&row.6);
+                }
+                bind_tokens!(sqlx::query(&insert), successors.iter())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(row))
         }
+        .await)?;
+        match rotated {
+            Some(row) => Ok(RefreshState::Live(Box::new(row.try_into()?))),
+            None => {
+                let token = self.token(hash).await?;
+                self.classify(token, tenant, client_id, now).await
+            }
+        }
+    }
 
-        let Some(t) = self.token(hash).await? else {
-            return Ok(RotateOutcome::Unknown);
+    /// The state of `token` as presented by `client_id` of `tenant` at `now`; revokes the
+    /// family of a token presented again after its revocation.
+    async fn classify(
+        &self,
+        token: Option<TokenRecord>,
+        tenant: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<RefreshState, StoreError> {
+        let Some(t) = token else {
+            return Ok(RefreshState::Unknown);
         };
         Ok(if t.tenant != tenant || t.kind != TokenKind::Refresh {
-            RotateOutcome::Unknown
+            RefreshState::Unknown
         } else if t.client_id != client_id {
-            RotateOutcome::WrongClient
+            RefreshState::WrongClient
         } else if t.expires_at <= now {
-            RotateOutcome::Expired
+            RefreshState::Expired
         } else if t.revoked {
             self.revoke_family(&t.family).await?;
-            RotateOutcome::Reused
+            RefreshState::Reused
         } else {
-            // Unreachable: revocation is never undone, so a token the UPDATE did not match is
-            // still not live. Refuse rather than guess.
-            tracing::warn!("refresh token neither rotated nor found revoked");
-            RotateOutcome::Unknown
+            RefreshState::Live(Box::new(t))
         })
     }
 
@@ -476,29 +534,41 @@ pub(crate) mod tests {
             .insert_tokens(&[a1.clone(), r1.clone(), other.clone()])
             .await
             .expect("insert");
-        assert_eq!(
-            store
-                .rotate_refresh("r1", "t", "c", 50)
-                .await
-                .expect("rotate"),
-            RotateOutcome::Rotated(Box::new(revoked(r1.clone())))
-        );
-        // The successors, in the same family.
+        // The successors are stored with the rotation, in the old token's family.
         let a2 = token("a2", "t", "c", TokenKind::Access, "f", 150);
         let r2 = token("r2", "t", "c", TokenKind::Refresh, "f", 250);
-        store
-            .insert_tokens(&[a2.clone(), r2.clone()])
-            .await
-            .expect("insert successors");
+        let mut successors = [a2.clone(), r2.clone()];
+        for s in &mut successors {
+            s.family = "whatever the caller had".into();
+        }
+        assert_eq!(
+            store
+                .rotate_refresh("r1", "t", "c", 50, &mut successors)
+                .await
+                .expect("rotate"),
+            RefreshState::Live(Box::new(revoked(r1.clone())))
+        );
+        assert_eq!(store.token("a2").await.expect("a2"), Some(a2.clone()));
+        assert_eq!(store.token("r2").await.expect("r2"), Some(r2.clone()));
+        // A failed rotation stores nothing.
+        let mut late = [token("a3", "t", "c", TokenKind::Access, "f", 150)];
+        assert_eq!(
+            store
+                .rotate_refresh("nope", "t", "c", 50, &mut late)
+                .await
+                .expect("unknown"),
+            RefreshState::Unknown
+        );
+        assert_eq!(store.token("a3").await.expect("a3"), None);
         assert!(!store.token("a1").await.expect("a1").expect("a1").revoked);
 
         // r1 again: reuse; the whole family goes, other families stay.
         assert_eq!(
             store
-                .rotate_refresh("r1", "t", "c", 60)
+                .rotate_refresh("r1", "t", "c", 60, &mut [])
                 .await
                 .expect("reuse"),
-            RotateOutcome::Reused
+            RefreshState::Reused
         );
         for hash in ["a1", "r1", "a2", "r2"] {
             assert!(
@@ -508,8 +578,11 @@ pub(crate) mod tests {
         }
         assert_eq!(store.token("o").await.expect("o"), Some(other));
         assert_eq!(
-            store.rotate_refresh("r2", "t", "c", 60).await.expect("r2"),
-            RotateOutcome::Reused
+            store
+                .rotate_refresh("r2", "t", "c", 60, &mut [])
+                .await
+                .expect("r2"),
+            RefreshState::Reused
         );
     }
 
@@ -523,15 +596,23 @@ pub(crate) mod tests {
             .await
             .expect("insert");
         for (hash, tenant, client, now, want) in [
-            ("nope", "t", "c", 50, RotateOutcome::Unknown),
-            ("r", "other", "c", 50, RotateOutcome::Unknown),
-            ("a", "t", "c", 50, RotateOutcome::Unknown),
-            ("r", "t", "d", 50, RotateOutcome::WrongClient),
-            ("r", "t", "c", 100, RotateOutcome::Expired),
+            ("nope", "t", "c", 50, RefreshState::Unknown),
+            ("r", "other", "c", 50, RefreshState::Unknown),
+            ("a", "t", "c", 50, RefreshState::Unknown),
+            ("r", "t", "d", 50, RefreshState::WrongClient),
+            ("r", "t", "c", 100, RefreshState::Expired),
         ] {
             assert_eq!(
                 store
-                    .rotate_refresh(hash, tenant, client, now)
+                    .refresh_state(hash, tenant, client, now)
+                    .await
+                    .expect("state"),
+                want,
+                "{hash} {tenant} {client} {now}"
+            );
+            assert_eq!(
+                store
+                    .rotate_refresh(hash, tenant, client, now, &mut [])
                     .await
                     .expect("rotate"),
                 want,
@@ -541,10 +622,10 @@ pub(crate) mod tests {
         // None of those touched the token.
         assert!(matches!(
             store
-                .rotate_refresh("r", "t", "c", 99)
+                .rotate_refresh("r", "t", "c", 99, &mut [])
                 .await
                 .expect("rotate"),
-            RotateOutcome::Rotated(_)
+            RefreshState::Live(_)
         ));
     }
 
@@ -554,14 +635,14 @@ pub(crate) mod tests {
             .await
             .expect("insert");
         let outcomes = concurrently(&fx.store, 30, |store, _| async move {
-            store.rotate_refresh("r", "t", "c", 50).await
+            store.rotate_refresh("r", "t", "c", 50, &mut []).await
         })
         .await;
         let mut rotated = 0;
         for outcome in outcomes {
             match outcome.expect("rotate") {
-                RotateOutcome::Rotated(_) => rotated += 1,
-                RotateOutcome::Reused => {}
+                RefreshState::Live(_) => rotated += 1,
+                RefreshState::Reused => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -577,12 +658,18 @@ pub(crate) mod tests {
         // A wins the rotation; B presents r1 too and revokes the family before A has stored
         // its new tokens.
         assert!(matches!(
-            store.rotate_refresh("r1", "t", "c", 10).await.expect("A"),
-            RotateOutcome::Rotated(_)
+            store
+                .rotate_refresh("r1", "t", "c", 10, &mut [])
+                .await
+                .expect("A"),
+            RefreshState::Live(_)
         ));
         assert_eq!(
-            store.rotate_refresh("r1", "t", "c", 10).await.expect("B"),
-            RotateOutcome::Reused
+            store
+                .rotate_refresh("r1", "t", "c", 10, &mut [])
+                .await
+                .expect("B"),
+            RefreshState::Reused
         );
         store
             .insert_tokens(&[
@@ -593,8 +680,11 @@ pub(crate) mod tests {
             .expect("A inserts late");
         assert!(store.token("a2").await.expect("a2").expect("a2").revoked);
         assert_eq!(
-            store.rotate_refresh("r2", "t", "c", 20).await.expect("r2"),
-            RotateOutcome::Reused
+            store
+                .rotate_refresh("r2", "t", "c", 20, &mut [])
+                .await
+                .expect("r2"),
+            RefreshState::Reused
         );
     }
 

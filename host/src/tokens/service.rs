@@ -11,7 +11,7 @@ use tollgate_core::OAuthError;
 use crate::clock::Clock;
 use crate::config::TokenFormat;
 use crate::secret::{random_token, ServerSecret};
-use crate::store::{RotateOutcome, Store, StoreError, TokenKind, TokenRecord};
+use crate::store::{RefreshState, Store, StoreError, TokenKind, TokenRecord};
 
 /// Claim names the service sets itself (RFC 9068 §2.2, RFC 7662 §2.2): an extra claim with one
 /// of these names is dropped rather than allowed to override or duplicate them.
@@ -59,8 +59,9 @@ pub struct Issue {
     pub format: TokenFormat,
     /// Extra claims (of the JWT, and reported by introspection); reserved names are dropped.
     pub claims: Map<String, Value>,
-    /// `Some`: continue this refresh family (refresh grant); `None`: start a new one.
-    pub family: Option<String>,
+    /// `Some`: the stored hash of the refresh token this issue redeems (refresh grant): it is
+    /// rotated and the new tokens join its family, in one transaction. `None`: a new family.
+    pub redeems: Option<String>,
 }
 
 /// The RFC 6749 §5.1 response body.
@@ -130,6 +131,22 @@ pub enum TokenError {
     Store(#[from] StoreError),
     #[error("cannot sign the access token: {0}")]
     Sign(String),
+    /// The refresh token to redeem was no longer live when it was to be rotated.
+    #[error("{0}")]
+    Refused(OAuthError),
+}
+
+impl TokenError {
+    /// The answer to the client: a refusal as it is, any failure as a logged `server_error`.
+    pub fn into_oauth(self) -> OAuthError {
+        match self {
+            TokenError::Refused(refusal) => refusal,
+            failure => {
+                tracing::error!("issuing tokens: {failure}");
+                OAuthError::server_error("could not issue tokens")
+            }
+        }
+    }
 }
 
 /// Issues and manages tokens; shared by the token, introspection and revocation endpoints.
@@ -173,13 +190,14 @@ impl TokenService {
             refresh_token,
             format,
             mut claims,
-            family,
+            redeems,
         } = issue;
         claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
         let now = self.clock.now();
         let expires_at = now.saturating_add(self.settings.access_ttl);
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
-        let family = family.unwrap_or_else(|| new_family(now));
+        // A redeemed token's family replaces this one when the rotation stores the rows.
+        let family = new_family(now);
 
         let (access_token, format) = match format {
             TokenFormat::Opaque => (random_token(), "opaque"),
@@ -229,7 +247,20 @@ impl TokenService {
         });
         let mut rows = vec![access];
         rows.extend(refresh);
-        self.store.insert_tokens(&rows).await?;
+        match redeems {
+            None => self.store.insert_tokens(&rows).await?,
+            Some(hash) => {
+                let client_id = rows[0].client_id.clone();
+                let tenant = rows[0].tenant.clone();
+                let state = self
+                    .store
+                    .rotate_refresh(&hash, &tenant, &client_id, now, &mut rows)
+                    .await?;
+                if !matches!(state, RefreshState::Live(_)) {
+                    return Err(TokenError::Refused(refusal(state, &tenant, &client_id)));
+                }
+            }
+        }
 
         Ok(Issued {
             access_token,
@@ -240,14 +271,14 @@ impl TokenService {
         })
     }
 
-    /// For the `refresh_token` grant: rotates the refresh token atomically (exactly one of
-    /// concurrent redemptions succeeds) and returns its record, from which the caller re-issues
-    /// in the same family. Every refusal is `invalid_grant` naming the rule, never the token; a
-    /// reused token also revokes its whole grant.
+    /// For the `refresh_token` grant: the live refresh token's record, from which the caller
+    /// re-issues with [`Issue::redeems`] set to its `hash` — the issue rotates it, atomically
+    /// (exactly one of concurrent redemptions succeeds). Every refusal is `invalid_grant`
+    /// naming the rule, never the token; a reused token also revokes its whole grant.
     ///
     /// With `narrow_to` (the request's `scope`), every scope must have been granted with the
-    /// token (RFC 6749 §6), else `invalid_scope` — checked before rotating, so that a bad
-    /// request does not cost the client its refresh token.
+    /// token (RFC 6749 §6), else `invalid_scope`; a bad request does not cost the client its
+    /// refresh token.
     pub async fn redeem_refresh(
         &self,
         tenant: &str,
@@ -256,50 +287,28 @@ impl TokenService {
         narrow_to: Option<&[&str]>,
     ) -> Result<TokenRecord, OAuthError> {
         let hash = self.secret.hash(refresh_token);
-        if let Some(requested) = narrow_to {
-            let record = self.store.token(&hash).await.map_err(|e| {
+        let state = self
+            .store
+            .refresh_state(&hash, tenant, client_id, self.clock.now())
+            .await
+            .map_err(|e| {
                 tracing::error!("refresh token lookup: {e}");
                 OAuthError::server_error("token storage is unavailable")
             })?;
-            if let Some(record) = record.filter(|r| r.tenant == tenant && r.client_id == client_id)
-            {
-                let granted = record.scope.as_deref().unwrap_or_default();
-                if let Some(extra) = requested
-                    .iter()
-                    .find(|s| !granted.split(' ').any(|g| g == **s))
-                {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "scope {extra} was not granted with this refresh token"
-                    )));
-                }
-            }
+        let RefreshState::Live(record) = state else {
+            return Err(refusal(state, tenant, client_id));
+        };
+        let granted = record.scope.as_deref().unwrap_or_default();
+        if let Some(extra) = narrow_to
+            .unwrap_or_default()
+            .iter()
+            .find(|s| !granted.split(' ').any(|g| g == **s))
+        {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {extra} was not granted with this refresh token"
+            )));
         }
-        let outcome = self
-            .store
-            .rotate_refresh(&hash, tenant, client_id, self.clock.now())
-            .await
-            .map_err(|e| {
-                tracing::error!("refresh token rotation: {e}");
-                OAuthError::server_error("token storage is unavailable")
-            })?;
-        match outcome {
-            RotateOutcome::Rotated(record) => Ok(*record),
-            RotateOutcome::Unknown => Err(OAuthError::invalid_grant("refresh token unknown")),
-            RotateOutcome::WrongClient => Err(OAuthError::invalid_grant(
-                "refresh token was issued to another client",
-            )),
-            RotateOutcome::Expired => Err(OAuthError::invalid_grant("refresh token expired")),
-            RotateOutcome::Reused => {
-                tracing::warn!(
-                    tenant,
-                    client_id,
-                    "refresh token presented again; its grant is revoked"
-                );
-                Err(OAuthError::invalid_grant(
-                    "refresh token was already used; its grant is revoked",
-                ))
-            }
-        }
+        Ok(*record)
     }
 
     /// RFC 7662: an unknown, expired or revoked token, or another tenant's, is just inactive.
@@ -355,6 +364,27 @@ impl TokenService {
     /// Deletes the tokens that have expired; returns how many.
     pub async fn purge_expired(&self) -> Result<u64, TokenError> {
         Ok(self.store.purge_expired_tokens(self.clock.now()).await?)
+    }
+}
+
+/// Why a refresh token that is not live is refused.
+fn refusal(state: RefreshState, tenant: &str, client_id: &str) -> OAuthError {
+    match state {
+        RefreshState::Live(_) | RefreshState::Unknown => {
+            OAuthError::invalid_grant("refresh token unknown")
+        }
+        RefreshState::WrongClient => {
+            OAuthError::invalid_grant("refresh token was issued to another client")
+        }
+        RefreshState::Expired => OAuthError::invalid_grant("refresh token expired"),
+        RefreshState::Reused => {
+            tracing::warn!(
+                tenant,
+                client_id,
+                "refresh token presented again; its grant is revoked"
+            );
+            OAuthError::invalid_grant("refresh token was already used; its grant is revoked")
+        }
     }
 }
 
@@ -439,7 +469,7 @@ mod tests {
             refresh_token,
             format,
             claims,
-            family: None,
+            redeems: None,
         }
     }
 
@@ -464,15 +494,14 @@ mod tests {
             let Value::Object(claims) = old.claims else {
                 panic!("claims are an object")
             };
-            Ok(self
-                .service
+            self.service
                 .issue(Issue {
-                    family: Some(old.family),
+                    redeems: Some(old.hash),
                     claims,
                     ..issue(TokenFormat::Opaque, true)
                 })
                 .await
-                .expect("re-issue"))
+                .map_err(TokenError::into_oauth)
         }
     }
 
@@ -784,10 +813,11 @@ mod tests {
             .await
             .expect("issue");
         let refresh = Arc::new(issued.refresh_token.expect("refresh"));
+        let env = Arc::new(env);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..30 {
-            let (service, refresh) = (env.service.clone(), refresh.clone());
-            tasks.spawn(async move { service.redeem_refresh("acme", "app", &refresh, None).await });
+            let (env, refresh) = (env.clone(), refresh.clone());
+            tasks.spawn(async move { env.refresh(&refresh).await });
         }
         let results = tasks.join_all().await;
         let won = results.iter().filter(|r| r.is_ok()).count();
