@@ -24,7 +24,7 @@ pub async fn authorize(oauth: &OAuth, request: &Request) -> Result<String, Respo
     let Some((user, password)) = basic::credentials(request.header("authorization")) else {
         return Err(unauthorized());
     };
-    if !oauth.admin.verify(&user, &password) {
+    if !oauth.admin.verify(&user, &password).await {
         return Err(unauthorized());
     }
     let tenant = request.tenant().map_err(|e| Response::error(&e, false))?;

@@ -32,18 +32,29 @@ impl std::fmt::Debug for SuperAdmin {
 }
 
 impl SuperAdmin {
-    /// Whether `username`/`password` are the super admin's (argon2 verification: constant-time
-    /// in the password).
-    pub fn verify(&self, username: &str, password: &str) -> bool {
+    /// Whether `username`/`password` are the super admin's. Argon2 is constant-time in the
+    /// password and runs for every attempt, whatever the username, so a wrong username answers
+    /// as slowly as a wrong password. It is deliberately costly (tens of milliseconds of CPU),
+    /// so it runs on the blocking pool rather than on a worker that other requests wait for.
+    pub async fn verify(&self, username: &str, password: &str) -> bool {
         let name_ok = constant_time_eq(username.as_bytes(), self.username.as_bytes());
-        let hash_ok = PasswordHash::new(&self.hash)
-            .map(|h| {
+        let (hash, password) = (self.hash.clone(), password.to_owned());
+        let hash_ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|h| {
                 Argon2::default()
                     .verify_password(password.as_bytes(), &h)
                     .is_ok()
             })
-            .unwrap_or(false);
+        })
+        .await
+        .unwrap_or(false);
         name_ok & hash_ok
+    }
+
+    /// Whether Basic credentials name the super admin (and so are checked as the super admin's,
+    /// not as a client's): the username is not a secret.
+    pub fn is_named(&self, username: &str) -> bool {
+        username == self.username
     }
 }
 

@@ -21,8 +21,14 @@ impl OAuth {
             .param("token")
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        let super_admin = basic::credentials(request.header("authorization"))
-            .is_some_and(|(user, password)| self.admin.verify(&user, &password));
+        // Only Basic credentials naming the super admin pay for the password hash; a client's
+        // go to client authentication.
+        let super_admin = match basic::credentials(request.header("authorization")) {
+            Some((user, password)) if self.admin.is_named(&user) => {
+                self.admin.verify(&user, &password).await
+            }
+            _ => false,
+        };
         if !super_admin {
             self.authenticate_client(&token_request).await?;
         }
