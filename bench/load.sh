@@ -12,6 +12,10 @@
 #   PERF=1 ./bench/load.sh jwt_bearer    # also samples the server with perf and prints its top
 #                                        # (PERF_SORT=dso for the split by library)
 #   STRACE=1 ./bench/load.sh jwt_bearer  # counts the server's system calls instead
+#   POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test HOSTS=2 ./bench/load.sh jwt_bearer
+#                                        # HOSTS servers on one PostgreSQL database (made for the
+#                                        # run on that server, dropped after), one wrk per host
+#                                        # with CONNECTIONS/HOSTS connections; figures summed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIO="${1:-client_credentials}"
@@ -23,24 +27,32 @@ THREADS="${THREADS:-1}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --workspace --quiet
 
+HOSTS="${HOSTS:-1}"
 work="$(mktemp -d)"
-trap 'kill "$pid" ${jwks_pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
-mkdir -p "$work/conf" "$work/dropins" "$work/jwks"
-cat > "$work/conf/deployment.toml" <<TOML
-[server]
-bind = "127.0.0.1:0"
-[server.tls]
-enabled = false
-[super_admin]
-password = "bench-admin"
-[plugins]
-dropins_dir = "dropins"
-TOML
+pids=()
+cleanup() {
+  kill "${pids[@]}" ${jwks_pid:-} 2>/dev/null || true
+  wait 2>/dev/null || true
+  [ -n "${bench_db:-}" ] && psql -q "$POSTGRES_URL" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/dropins" "$work/jwks"
+if [ -n "${POSTGRES_URL:-}" ]; then
+  bench_db="tollgate_bench_$$"
+  psql -q "$POSTGRES_URL" -c "CREATE DATABASE $bench_db"
+  database="${POSTGRES_URL%/*}/$bench_db"
+  backend=PostgreSQL
+elif [ "$HOSTS" -gt 1 ]; then
+  echo "HOSTS > 1 needs POSTGRES_URL (several hosts share one PostgreSQL database)" >&2; exit 2
+else
+  database="sqlite://data/tollgate.db"
+  backend=SQLite
+fi
 if [ "$SCENARIO" != client_credentials ]; then
   cp target/release/libtollgate_jwks_validator.so target/release/libtollgate_jwt_bearer.so \
      target/release/libtollgate_private_key_jwt.so "$work/dropins/"
-  cat > "$work/conf/identity.xml" <<XML
-<Server>
+  identity='<Server>
   <OAuth><SupportedGrantTypes><SupportedGrantType>
     <GrantTypeName>urn:ietf:params:oauth:grant-type:jwt-bearer</GrantTypeName>
     <GrantTypeHandlerImplClass>org.wso2.carbon.identity.oauth2.grant.jwt.JWTBearerGrantHandler</GrantTypeHandlerImplClass>
@@ -50,16 +62,39 @@ if [ "$SCENARIO" != client_credentials ]; then
     <EventListener name="org.wso2.carbon.identity.oauth2.token.handler.clientauth.jwt.PrivateKeyJWTClientAuthenticator" orderId="899" enable="true"/>
     <EventListener name="org.wso2.carbon.identity.oauth2.validators.jwt.JWKSBasedJWTValidator" orderId="10" enable="true"/>
   </EventListeners>
-</Server>
-XML
+</Server>'
 else
-  printf '<Server/>\n' > "$work/conf/identity.xml"
+  identity='<Server/>'
 fi
-TOLLGATE_LOG=warn target/release/tollgate serve --conf "$work/conf" > "$work/out" 2> "$work/err" &
-pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/out" && break; sleep 0.1; done
-url="$(sed -n 's/^Tollgate listening on //p' "$work/out")"
-[ -n "$url" ] || { cat "$work/err"; exit 1; }
+# Every host has its own conf and data dir; they share the dropins and the server secret.
+head -c 32 /dev/urandom > "$work/server-secret"
+urls=()
+for h in $(seq "$HOSTS"); do
+  dir="$work/host-$h"
+  mkdir -p "$dir/conf" "$dir/data"
+  cp "$work/server-secret" "$dir/data/server-secret"
+  printf '%s\n' "$identity" > "$dir/conf/identity.xml"
+  cat > "$dir/conf/deployment.toml" <<TOML
+[server]
+bind = "127.0.0.1:0"
+[server.tls]
+enabled = false
+[super_admin]
+password = "bench-admin"
+[database]
+url = "$database"
+[plugins]
+dropins_dir = "$work/dropins"
+TOML
+  TOLLGATE_LOG=warn target/release/tollgate serve --conf "$dir/conf" > "$dir/out" 2> "$dir/err" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "listening on" "$dir/out" && break; sleep 0.1; done
+  u="$(sed -n 's/^Tollgate listening on //p' "$dir/out")"
+  [ -n "$u" ] || { cat "$dir/err"; exit 1; }
+  urls+=("$u")
+done
+pid="${pids[0]}"
+url="${urls[0]}"
 
 # With PERF=1: samples the server for 5 s from 2 s into the run; `report` prints the top.
 # With STRACE=1: counts the server's system calls for 5 s instead.
@@ -85,6 +120,34 @@ report() {
     | grep -E '^ +[0-9]' | head -40 | cut -c1-140
 }
 
+# wrk against every host at once (CONNECTIONS shared out; with assertions, each host gets its
+# own slice of them), each run's output, then for several hosts the sum of their RESULT lines.
+drive() {
+  local script="$1"
+  if [ "$HOSTS" -eq 1 ]; then
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url/oauth2/token" | tee "$work/wrk"
+    return
+  fi
+  [ -z "${ASSERTIONS:-}" ] || split -n "l/$HOSTS" -d -a 2 "$ASSERTIONS" "$work/slice."
+  local i runs=()
+  for i in $(seq 0 $((HOSTS - 1))); do
+    ASSERTIONS="$work/slice.$(printf %02d "$i")" wrk -t"$THREADS" -c$((CONNECTIONS / HOSTS)) \
+      -d"$DURATION" --latency -s "$script" "${urls[$i]}/oauth2/token" > "$work/wrk.$i" &
+    runs+=($!)
+  done
+  wait "${runs[@]}"
+  for i in $(seq 0 $((HOSTS - 1))); do echo "host $((i + 1)): $(grep RESULT "$work/wrk.$i")"; done
+  cat "$work"/wrk.* | awk -F'[ =]' -v hosts="$HOSTS" '/^RESULT/ {rps += $3; if ($7 > p99) p99 = $7; errors += $9}
+    END {printf "RESULT hosts=%d req_per_s=%.0f p99_ms(max)=%.2f errors=%d\n", hosts, rps, p99, errors}'
+}
+
+rss() {
+  local p
+  for p in "${pids[@]}"; do
+    echo "server RSS: $(( $(awk '/VmRSS/ {print $2}' /proc/$p/status) / 1024 )) MiB"
+  done
+}
+
 register() {
   curl -sf -u admin:bench-admin -H 'content-type: application/json' -d "$1" \
     "$url/api/identity/oauth2/dcr/v1.1/register" \
@@ -94,11 +157,11 @@ register() {
 if [ "$SCENARIO" = client_credentials ]; then
   read -r id secret < <(register '{"client_name":"bench","grant_types":["client_credentials"]}')
   export CLIENT_BASIC="$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
-  echo "client_credentials + client_secret_basic, opaque tokens, SQLite, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+  echo "client_credentials + client_secret_basic, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
   profile
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/client_credentials.lua "$url/oauth2/token" | tee "$work/wrk"
+  drive bench/client_credentials.lua
   report
-  echo "server RSS: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MiB"
+  rss
   exit 0
 fi
 
@@ -137,9 +200,11 @@ echo "minting $count RS256 assertions…"
 target/release/tollgate assertion --key tests/fixtures/keys/rsa-2048.pem --alg RS256 --kid bench \
   --iss "$iss" --sub "$sub" --aud "$aud" --lifetime 900 --count "$count" > "$work/assertions"
 export ASSERTIONS="$work/assertions"
-echo "$what, opaque tokens, SQLite, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+echo "$what, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 profile
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/assertions.lua "$url/oauth2/token" | tee "$work/wrk"
+drive bench/assertions.lua
 report
-echo "JWKS fetches: $(curl -s "$url/metrics" | awk '/^tollgate_jwks_fetches_total/ {print $2}')"
-echo "server RSS: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MiB"
+for u in "${urls[@]}"; do
+  echo "JWKS fetches ($u): $(curl -s "$u/metrics" | awk '/^tollgate_jwks_fetches_total/ {print $2}')"
+done
+rss

@@ -296,41 +296,6 @@ async fn fifty_concurrent_uses_of_one_assertion_make_one_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hosts_on_one_postgres_accept_one_assertion_once() {
-    let Some(db) = common::pg::Database::create().await else {
-        eprintln!("TOLLGATE_TEST_POSTGRES_URL not set: skipped");
-        return;
-    };
-    let extra = format!("[database]\nurl = \"{}\"\n", db.url);
-    let a = start_with(&identity(true, 899, ""), &extra);
-    let b = start_with(&identity(true, 899, ""), &extra);
-    let key = rsa("rsa-2048", "k");
-    let client_id = client(&a.api, None, json!({"jwks": {"keys": [key.jwk]}})).await;
-    let assertion = sign(&key, Some("k"), &claims(&client_id, "shared"));
-    let tries = (0..50).map(|i| {
-        let api = if i % 2 == 0 {
-            a.api.clone()
-        } else {
-            b.api.clone()
-        };
-        let assertion = assertion.clone();
-        tokio::spawn(async move { token(&api, None, &assertion).await })
-    });
-    let results: Vec<(u16, Value)> = futures::future::join_all(tries)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(
-        results.iter().filter(|(s, _)| *s == 200).count(),
-        1,
-        "{results:?}"
-    );
-    drop((a, b));
-    db.drop_now().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_and_its_order_id_decide() {
     // Disabled: gone from discovery, and an assertion finds no authenticator.
     let env = start_with(&identity(false, 899, ""), "");

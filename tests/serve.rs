@@ -594,6 +594,13 @@ async fn serves_on_postgres() {
         .expect("admin-password of the first start");
     let other = tempfile::tempdir().expect("tempdir");
     let conf = conf_dir(other.path(), &repo_deployment(), &repo_identity_disabled());
+    // Hosts sharing a database share the server secret.
+    std::fs::create_dir_all(other.path().join("data")).expect("data dir");
+    std::fs::copy(
+        base.path().join("data/server-secret"),
+        other.path().join("data/server-secret"),
+    )
+    .expect("copy the server secret");
     let captured = Captured::start(&conf, &env);
     let stderr = captured.stop();
     assert!(!stderr.contains("Generated a password"), "{stderr}");
