@@ -21,22 +21,36 @@ pub struct Spec {
     pub lifetime: i64,
 }
 
+/// The asymmetric algorithms Tollgate accepts, by their JOSE names.
+const ALGORITHMS: [(&str, Algorithm); 9] = [
+    ("RS256", Algorithm::RS256),
+    ("RS384", Algorithm::RS384),
+    ("RS512", Algorithm::RS512),
+    ("PS256", Algorithm::PS256),
+    ("PS384", Algorithm::PS384),
+    ("PS512", Algorithm::PS512),
+    ("ES256", Algorithm::ES256),
+    ("ES384", Algorithm::ES384),
+    ("EdDSA", Algorithm::EdDSA),
+];
+
 /// Parses a JOSE algorithm name; only the asymmetric ones Tollgate accepts.
 pub fn algorithm(name: &str) -> Result<Algorithm, String> {
-    match name {
-        "RS256" => Ok(Algorithm::RS256),
-        "RS384" => Ok(Algorithm::RS384),
-        "RS512" => Ok(Algorithm::RS512),
-        "PS256" => Ok(Algorithm::PS256),
-        "PS384" => Ok(Algorithm::PS384),
-        "PS512" => Ok(Algorithm::PS512),
-        "ES256" => Ok(Algorithm::ES256),
-        "ES384" => Ok(Algorithm::ES384),
-        "EdDSA" => Ok(Algorithm::EdDSA),
-        other => Err(format!(
-            "unsupported alg {other:?} (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)"
-        )),
-    }
+    ALGORITHMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, alg)| *alg)
+        .ok_or_else(|| {
+            format!("unsupported alg {name:?} (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)")
+        })
+}
+
+/// The JOSE name of `alg` (`"none"` for the ones Tollgate does not accept).
+pub fn name(alg: Algorithm) -> &'static str {
+    ALGORITHMS
+        .iter()
+        .find(|(_, a)| *a == alg)
+        .map_or("none", |(n, _)| n)
 }
 
 /// The signing key in the PEM file at `path`, for `alg`; errors name the file.

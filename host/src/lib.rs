@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 mod fsutil;
 pub mod http;
+pub mod jwks;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tollgate_host::clock::Clock;
-use tollgate_host::{app, assertion, clock::SystemClock, config::Config};
+use tollgate_host::{app, assertion, clock::SystemClock, config::Config, jwks};
 
 /// Tollgate: an OAuth 2.0 token service for JWT bearer grants and private_key_jwt, extended by
 /// plugins dropped into dropins/ and enabled in identity.xml.
+///
+/// Logs go to stderr; set their level with TOLLGATE_LOG (e.g. TOLLGATE_LOG=debug). Any
+/// deployment.toml key can be overridden with TOLLGATE_<SECTION>__<KEY> (e.g.
+/// TOLLGATE_DATABASE__URL). See README.md and docs/operators.md.
 #[derive(Parser)]
 #[command(name = "tollgate", version)]
 struct Cli {
@@ -19,47 +23,70 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the server. Prints the address it listens on once ready; stops cleanly on SIGTERM
+    /// Runs the server. Prints "Tollgate listening on URL" once ready; stops cleanly on SIGTERM
     /// or SIGINT.
     Serve {
         /// The directory holding deployment.toml and identity.xml. Relative paths in them are
         /// relative to its parent.
-        #[arg(long, default_value = "conf")]
+        #[arg(long, value_name = "DIR", default_value = "conf")]
         conf: PathBuf,
     },
-    /// Lists each plugin file in dropins/ with its ABI version and components, and whether
-    /// identity.xml enables each. Exits non-zero naming every file the server would refuse.
+    /// Lists each plugin file in dropins/ with its ABI version and components (kind, name,
+    /// aliases), and whether identity.xml enables each. Exits non-zero naming every file the
+    /// server would refuse, and why.
     Plugins {
-        #[arg(long, default_value = "conf")]
+        /// The directory holding deployment.toml (for [plugins] dropins_dir) and identity.xml.
+        #[arg(long, value_name = "DIR", default_value = "conf")]
         conf: PathBuf,
     },
     /// Prints signed JWTs, one per line, each with its own random jti: an identity provider's
     /// assertion for the JWT bearer grant (iss = the IdP's name, aud = its alias), or a client
     /// assertion for private_key_jwt (iss = sub = client_id, aud = the token endpoint URL).
     Assertion {
-        /// PEM private key (PKCS#8, or PKCS#1 for RSA).
-        #[arg(long)]
-        key: PathBuf,
-        /// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA.
-        #[arg(long, default_value = "RS256")]
-        alg: String,
-        /// The `kid` header (the key's id in the issuer's JWKS).
-        #[arg(long)]
-        kid: Option<String>,
+        #[command(flatten)]
+        signer: KeyArgs,
+        /// The `iss` claim: the identity provider's name, or the client_id.
         #[arg(long)]
         iss: String,
-        /// Defaults to --iss.
+        /// The `sub` claim. Defaults to --iss.
         #[arg(long)]
         sub: Option<String>,
+        /// The `aud` claim: the IdP's alias, or the token endpoint URL.
         #[arg(long, default_value = "https://localhost:9443/oauth2/token")]
         aud: String,
-        /// Seconds until exp.
+        /// Seconds from now to `exp` (`iat` and `nbf` are now).
         #[arg(long, default_value_t = 300)]
         lifetime: i64,
         /// How many to print.
         #[arg(long, default_value_t = 1)]
         count: usize,
     },
+    /// Prints the public JWKS of a private key file (what an identity provider or a
+    /// private_key_jwt client publishes for the key that signs its assertions), or serves it at
+    /// http://ADDR/jwks until SIGTERM or SIGINT.
+    Jwks {
+        #[command(flatten)]
+        signer: KeyArgs,
+        /// Serve the set at http://ADDR/jwks (e.g. 127.0.0.1:9080) instead of printing it;
+        /// prints "JWKS served at URI" once listening.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<std::net::SocketAddr>,
+    },
+}
+
+/// The key file that `tollgate assertion` signs with and `tollgate jwks` publishes.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// PEM private key (PKCS#8, or PKCS#1 for RSA).
+    #[arg(long, value_name = "PEM")]
+    key: PathBuf,
+    /// The algorithm the key signs with: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384
+    /// or EdDSA. It is the JWK's `alg` and the assertions' `alg` header.
+    #[arg(long, default_value = "RS256")]
+    alg: String,
+    /// The key's id in the issuer's JWKS: the JWK's `kid` and the assertions' `kid` header.
+    #[arg(long)]
+    kid: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -74,9 +101,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { conf } => serve(conf),
         Command::Assertion {
-            key,
-            alg,
-            kid,
+            signer: KeyArgs { key, alg, kid },
             iss,
             sub,
             aud,
@@ -106,6 +131,21 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
+            }
+        }
+        Command::Jwks {
+            signer: KeyArgs { key, alg, kid },
+            serve,
+        } => {
+            let jwks = assertion::algorithm(&alg)
+                .and_then(|alg| jwks::from_key_file(&key, alg, kid.as_deref()));
+            match (jwks, serve) {
+                (Err(e), _) => fail(&e),
+                (Ok(jwks), None) => {
+                    println!("{jwks}");
+                    ExitCode::SUCCESS
+                }
+                (Ok(jwks), Some(addr)) => serve_jwks(addr, jwks),
             }
         }
         Command::Plugins { conf } => {
@@ -151,6 +191,24 @@ fn serve(conf: PathBuf) -> ExitCode {
         running.run_until(signal).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
+    })
+}
+
+fn serve_jwks(addr: std::net::SocketAddr, jwks: serde_json::Value) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let signal = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
+        };
+        let ready = |uri: &str| println!("JWKS served at {uri}");
+        match jwks::serve(addr, jwks, ready, signal).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        }
     })
 }
 

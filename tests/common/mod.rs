@@ -107,6 +107,39 @@ pub fn api_key_plugin(dest: &Path) -> PathBuf {
     )
 }
 
+/// The example GitHub Actions grant handler (docs/plugins.md), built out of tree.
+pub fn github_actions_plugin(dest: &Path) -> PathBuf {
+    build_plugin(
+        "examples/github-actions-grant/Cargo.toml",
+        "github_actions_grant",
+        &[],
+        false,
+        dest,
+        "libgithub_actions_grant.so",
+    )
+}
+
+/// The example pinned-key JWT validator (docs/plugins.md), built out of tree.
+pub fn pinned_key_plugin(dest: &Path) -> PathBuf {
+    build_plugin(
+        "examples/pinned-key-validator/Cargo.toml",
+        "pinned_key_validator",
+        &[],
+        false,
+        dest,
+        "libpinned_key_validator.so",
+    )
+}
+
+/// A loopback TCP port that was free a moment ago, for a server whose URL must be known before
+/// it starts (its `base_url`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// The loader-test plugin (`test-grant`), built out of tree.
 pub fn test_plugin(dest: &Path) -> PathBuf {
     build_plugin(
