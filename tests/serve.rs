@@ -360,6 +360,8 @@ async fn serves_https_from_the_default_conf_on_sqlite() {
     assert!(cert.is_file(), "{} missing", cert.display());
     assert!(key.is_file(), "{} missing", key.display());
     assert_eq!(mode(&key), 0o600, "key.pem mode");
+    let secret = base.path().join("data/server-secret");
+    assert_eq!(mode(&secret), 0o600, "server-secret mode");
     let cert_text = std::fs::read_to_string(&cert).unwrap();
     assert!(
         cert_text.starts_with("-----BEGIN CERTIFICATE-----"),

@@ -196,7 +196,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         &config.data_dir(),
     )
     .await
-    .map_err(StartError::Admin)?;
+    .map_err(StartError::Admin)?
+    .with_login_limit(deployment.super_admin.max_failed_logins_per_minute);
     let token_settings = &deployment.oauth.token;
     let access_ttl = token_settings.access_token_ttl_secs as i64;
     // A retired signing key stays published as long as an access token it signed may live.
@@ -283,8 +284,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         },
     });
     let cleaner = tokio::spawn(clean_up(store.clone(), tokens, clock));
+    let server = &deployment.server;
     let options = ServeOptions {
-        max_body_bytes: deployment.server.max_body_bytes,
+        max_body_bytes: server.max_body_bytes,
+        header_timeout: Duration::from_secs(server.header_timeout_secs),
+        request_timeout: Duration::from_secs(server.request_timeout_secs),
+        max_connections_per_ip: server.max_connections_per_ip,
         ..ServeOptions::default()
     };
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -38,6 +38,10 @@ pub struct Metrics {
     pub components_active: Gauge,
     /// The shared key service's counters.
     pub keys: KeyMetrics,
+    /// Connections closed at once: their address held `max_connections_per_ip` already.
+    pub connections_refused: Counter,
+    /// Super admin logins refused unchecked: their address failed too often.
+    pub logins_throttled: Counter,
 }
 
 impl Default for Metrics {
@@ -99,7 +103,21 @@ impl Default for Metrics {
         ] {
             registry.register(name, help, counter.clone());
         }
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because their address had max_connections_per_ip open",
+            connections_refused.clone(),
+        );
+        let logins_throttled = Counter::default();
+        registry.register(
+            "admin_logins_throttled",
+            "Super admin logins refused unchecked after too many failures from one address",
+            logins_throttled.clone(),
+        );
         Metrics {
+            connections_refused,
+            logins_throttled,
             registry,
             keys,
             requests,

@@ -4,6 +4,7 @@
 //! first start: its argon2 hash goes into the database (so every host sharing it agrees), and
 //! the plaintext is written once to `data_dir/admin-password` (mode 0600) and printed once.
 
+use super::throttle::LoginThrottle;
 use crate::store::Store;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -11,7 +12,10 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
 const HASH_KEY: &str = "super_admin_password_hash";
 const PASSWORD_FILE: &str = "admin-password";
@@ -21,6 +25,16 @@ const PASSWORD_FILE: &str = "admin-password";
 pub struct SuperAdmin {
     pub username: String,
     hash: String,
+    throttle: Arc<LoginThrottle>,
+}
+
+/// What [`SuperAdmin::login`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    Granted,
+    Denied,
+    /// Too many failures from this address: refused unchecked; retry after this many seconds.
+    Throttled(u64),
 }
 
 impl std::fmt::Debug for SuperAdmin {
@@ -32,6 +46,34 @@ impl std::fmt::Debug for SuperAdmin {
 }
 
 impl SuperAdmin {
+    fn new(username: &str, hash: String) -> SuperAdmin {
+        SuperAdmin {
+            username: username.to_string(),
+            hash,
+            throttle: Arc::new(LoginThrottle::new(0)),
+        }
+    }
+
+    /// Limits failed logins to `per_minute` per client address (0: no limit).
+    pub fn with_login_limit(mut self, per_minute: u32) -> SuperAdmin {
+        self.throttle = Arc::new(LoginThrottle::new(per_minute));
+        self
+    }
+
+    /// A login attempt from `peer`: checked unless the address failed too often lately.
+    pub async fn login(&self, peer: Option<IpAddr>, username: &str, password: &str) -> Login {
+        if let Some(wait) = self.throttle.blocked(peer, Instant::now()) {
+            return Login::Throttled(wait);
+        }
+        if self.verify(username, password).await {
+            self.throttle.succeeded(peer);
+            Login::Granted
+        } else {
+            self.throttle.failed(peer, Instant::now());
+            Login::Denied
+        }
+    }
+
     /// Whether `username`/`password` are the super admin's. Argon2 is constant-time in the
     /// password and runs for every attempt, whatever the username, so a wrong username answers
     /// as slowly as a wrong password. It is deliberately costly (tens of milliseconds of CPU),
@@ -77,16 +119,10 @@ pub async fn bootstrap(
     data_dir: &Path,
 ) -> Result<SuperAdmin, String> {
     if let Some(password) = configured {
-        return Ok(SuperAdmin {
-            username: username.to_string(),
-            hash: hash(password)?,
-        });
+        return Ok(SuperAdmin::new(username, hash(password)?));
     }
     if let Some(hash) = store.setting(HASH_KEY).await.map_err(|e| e.to_string())? {
-        return Ok(SuperAdmin {
-            username: username.to_string(),
-            hash,
-        });
+        return Ok(SuperAdmin::new(username, hash));
     }
     let password: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
@@ -109,8 +145,5 @@ pub async fn bootstrap(
             file.display()
         );
     }
-    Ok(SuperAdmin {
-        username: username.to_string(),
-        hash: stored,
-    })
+    Ok(SuperAdmin::new(username, stored))
 }

@@ -38,6 +38,14 @@ pub struct Server {
     /// Relative to the conf dir's parent (see `Config::data_dir`).
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
+    /// Open connections one client address may hold; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a request's headers (and its TLS handshake):
+    /// slow-loris connections are closed after it.
+    pub header_timeout_secs: u64,
+    /// How long a request may take from its headers to the answer, its body included: a
+    /// body that never ends gets 408 after it.
+    pub request_timeout_secs: u64,
     pub tls: Tls,
 }
 
@@ -48,6 +56,9 @@ impl Default for Server {
             bind: SocketAddr::from(([127, 0, 0, 1], 9443)),
             data_dir: "data".into(),
             max_body_bytes: 65536,
+            max_connections_per_ip: 256,
+            header_timeout_secs: 10,
+            request_timeout_secs: 30,
             tls: Tls::default(),
         }
     }
@@ -80,6 +91,9 @@ pub struct SuperAdmin {
     pub username: String,
     /// When absent, one is generated at first start.
     pub password: Option<String>,
+    /// Failed super admin logins one client address may make per minute; beyond, it gets 429
+    /// until the minute is over (and no password is checked). 0 turns the limit off.
+    pub max_failed_logins_per_minute: u32,
 }
 
 impl Default for SuperAdmin {
@@ -87,6 +101,7 @@ impl Default for SuperAdmin {
         SuperAdmin {
             username: "admin".into(),
             password: None,
+            max_failed_logins_per_minute: 10,
         }
     }
 }
@@ -322,6 +337,21 @@ fn validate(d: &mut Deployment) -> Result<(), (String, String)> {
         ),
     )?;
     check(
+        s.max_connections_per_ip > 0,
+        "server.max_connections_per_ip",
+        "must be greater than 0",
+    )?;
+    check(
+        s.header_timeout_secs > 0,
+        "server.header_timeout_secs",
+        "must be greater than 0",
+    )?;
+    check(
+        s.request_timeout_secs > 0,
+        "server.request_timeout_secs",
+        "must be greater than 0",
+    )?;
+    check(
         !s.tls.enabled || s.tls.cert_file.is_some() == s.tls.key_file.is_some(),
         "server.tls",
         "cert_file and key_file must be set together (or both left out for a self-signed certificate)",
@@ -427,6 +457,10 @@ mod tests {
         assert_eq!(d.server.bind, "127.0.0.1:9443".parse().unwrap());
         assert_eq!(d.server.data_dir, PathBuf::from("data"));
         assert_eq!(d.server.max_body_bytes, 65536);
+        assert_eq!(d.server.max_connections_per_ip, 256);
+        assert_eq!(d.server.header_timeout_secs, 10);
+        assert_eq!(d.server.request_timeout_secs, 30);
+        assert_eq!(d.super_admin.max_failed_logins_per_minute, 10);
         assert!(d.server.tls.enabled);
         assert_eq!(d.server.tls.cert_file, None);
         assert_eq!(d.server.tls.key_file, None);
@@ -465,6 +499,9 @@ mod tests {
             bind = "0.0.0.0:8443"
             data_dir = "/var/lib/tollgate"
             max_body_bytes = 1024
+            max_connections_per_ip = 8
+            header_timeout_secs = 2
+            request_timeout_secs = 3
             [server.tls]
             enabled = true
             cert_file = "certs/server.pem"
@@ -472,6 +509,7 @@ mod tests {
             [super_admin]
             username = "root"
             password = "s3cret"
+            max_failed_logins_per_minute = 0
             [database]
             url = "postgres://tollgate@db/tollgate"
             cache_ttl_secs = 0
@@ -505,6 +543,9 @@ mod tests {
                 bind: "0.0.0.0:8443".parse().unwrap(),
                 data_dir: "/var/lib/tollgate".into(),
                 max_body_bytes: 1024,
+                max_connections_per_ip: 8,
+                header_timeout_secs: 2,
+                request_timeout_secs: 3,
                 tls: Tls {
                     enabled: true,
                     cert_file: Some("certs/server.pem".into()),
@@ -514,6 +555,7 @@ mod tests {
             super_admin: SuperAdmin {
                 username: "root".into(),
                 password: Some("s3cret".into()),
+                max_failed_logins_per_minute: 0,
             },
             database: Database {
                 url: "postgres://tollgate@db/tollgate".into(),
@@ -603,6 +645,18 @@ mod tests {
             ("[server]\nbase_url = \"https://\"", "server.base_url"),
             ("[server]\nbase_url = \"https:///path\"", "server.base_url"),
             ("[server]\nmax_body_bytes = 1023", "server.max_body_bytes"),
+            (
+                "[server]\nmax_connections_per_ip = 0",
+                "server.max_connections_per_ip",
+            ),
+            (
+                "[server]\nheader_timeout_secs = 0",
+                "server.header_timeout_secs",
+            ),
+            (
+                "[server]\nrequest_timeout_secs = 0",
+                "server.request_timeout_secs",
+            ),
             (
                 "[server]\nmax_body_bytes = 16777217",
                 "server.max_body_bytes",

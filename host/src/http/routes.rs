@@ -2,6 +2,7 @@
 //! Routes only route: they build an [`exchange::Request`] and render what the OAuth or admin
 //! code answers.
 
+use super::peers::Peer;
 use super::reply::{self, render};
 use crate::admin;
 use crate::oauth::exchange::{Request, Response};
@@ -106,9 +107,13 @@ fn exchange() -> impl Filter<Extract = (Request,), Error = Rejection> + Clone {
         .unify();
     query
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Peer>())
         .and(warp::body::stream().and_then(|s| async move { read_body(Box::pin(s)).await }))
         .map(
-            |query: Option<String>, headers: warp::http::HeaderMap, body: Bytes| {
+            |query: Option<String>,
+             headers: warp::http::HeaderMap,
+             peer: Option<Peer>,
+             body: Bytes| {
                 let mut map: BTreeMap<String, String> = BTreeMap::new();
                 for (name, value) in &headers {
                     let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -124,6 +129,7 @@ fn exchange() -> impl Filter<Extract = (Request,), Error = Rejection> + Clone {
                     tenant_in_path: false,
                     query,
                     headers: map,
+                    peer: peer.map(|Peer(ip)| ip),
                     body,
                 }
             },

@@ -1,6 +1,8 @@
-//! The connection loop: accept, TLS handshake (bounded in time), HTTP/1.1 or HTTP/2, the body
-//! bound, graceful shutdown.
+//! The connection loop: accept (at most `max_connections_per_ip` open per client address), TLS
+//! handshake and request headers bounded in time (slow-loris), HTTP/1.1 or HTTP/2, the body
+//! bound, each request bounded in time (a body that never ends gets 408), graceful shutdown.
 
+use super::peers::{Peer, Peers};
 use super::reply;
 use crate::metrics::Metrics;
 use bytes::Bytes;
@@ -30,6 +32,10 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// How long a client may take to send its request headers (and its TLS handshake).
     pub header_timeout: Duration,
+    /// How long a request may take, its body included, before it is answered 408.
+    pub request_timeout: Duration,
+    /// Open connections one client address may hold.
+    pub max_connections_per_ip: usize,
     /// How long open connections get to finish once shutdown begins.
     pub shutdown_grace: Duration,
 }
@@ -39,6 +45,8 @@ impl Default for ServeOptions {
         ServeOptions {
             max_body_bytes: 65536,
             header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 256,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -75,9 +83,10 @@ pub async fn serve<F>(
         .max_header_list_size(MAX_HEADER_BYTES as u32)
         .max_concurrent_streams(100);
     let builder = Arc::new(builder);
+    let peers = Peers::new(options.max_connections_per_ip);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -89,22 +98,33 @@ pub async fn serve<F>(
             },
             _ = &mut shutdown => break,
         };
+        let Some(admitted) = peers.admit(peer.ip()) else {
+            tracing::debug!(peer = %peer.ip(), "too many connections from one address; closed");
+            metrics.connections_refused.inc();
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let metrics = metrics.clone();
         let max = options.max_body_bytes;
+        let request_timeout = options.request_timeout;
         let hyper_service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut service = service.clone();
             let metrics = metrics.clone();
             async move {
                 let route = route_label(request.uri().path());
                 let response = if declared_length(&request).is_some_and(|n| n > max as u64) {
-                    too_large()
+                    closing(413, "request body too large")
                 } else {
-                    let request = request.map(|body| Limited::new(body, max));
-                    match tower_service::Service::call(&mut service, request).await {
-                        Ok(r) => r.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
-                        Err(never) => match never {},
+                    let mut request = request.map(|body| Limited::new(body, max));
+                    request.extensions_mut().insert(Peer(peer.ip()));
+                    let call = tower_service::Service::call(&mut service, request);
+                    match tokio::time::timeout(request_timeout, call).await {
+                        Ok(Ok(r)) => {
+                            r.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+                        }
+                        Ok(Err(never)) => match never {},
+                        Err(_) => closing(408, "the request took too long"),
                     }
                 };
                 metrics.count_request(route, response.status().as_u16());
@@ -121,6 +141,7 @@ pub async fn serve<F>(
                     .into_owned();
                 tokio::spawn(async move {
                     let _ = watcher.watch(connection).await;
+                    drop(admitted);
                 });
             }
             Some(acceptor) => {
@@ -142,6 +163,7 @@ pub async fn serve<F>(
                         .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
                         .into_owned();
                     let _ = watcher.watch(connection).await;
+                    drop(admitted);
                 });
             }
         }
@@ -169,9 +191,14 @@ fn declared_length<B>(request: &hyper::Request<B>) -> Option<u64> {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn too_large() -> hyper::Response<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>> {
-    let error = OAuthError::invalid_request("request body too large");
-    let mut response = reply::oauth_error_with_status(413, &error);
+/// An `invalid_request` answer with `status` after which the connection closes: 413 (the body
+/// is left unread) and 408 (the body may never end).
+fn closing(
+    status: u16,
+    description: &'static str,
+) -> hyper::Response<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>> {
+    let error = OAuthError::invalid_request(description);
+    let mut response = reply::oauth_error_with_status(status, &error);
     // The body is left unread, so hyper closes the connection after this response: say so, or
     // a client that pools connections would send its next request into a closed one.
     response.headers_mut().insert(

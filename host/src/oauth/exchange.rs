@@ -17,6 +17,8 @@ pub struct Request {
     pub query: Option<String>,
     /// Header names lower-cased; a header sent twice keeps its values joined by ", ".
     pub headers: BTreeMap<String, String>,
+    /// The client's address (of the connection: a proxy's, behind one).
+    pub peer: Option<std::net::IpAddr>,
     pub body: Bytes,
 }
 

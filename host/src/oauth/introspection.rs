@@ -4,6 +4,7 @@
 
 use super::exchange::{Request, Response};
 use super::{basic, OAuth};
+use crate::admin::Login;
 use tollgate_core::OAuthError;
 
 impl OAuth {
@@ -25,7 +26,7 @@ impl OAuth {
         // go to client authentication.
         let super_admin = match basic::credentials(request.header("authorization")) {
             Some((user, password)) if self.admin.is_named(&user) => {
-                self.admin.verify(&user, &password).await
+                self.admin.login(request.peer, &user, &password).await == Login::Granted
             }
             _ => false,
         };
