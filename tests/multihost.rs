@@ -162,18 +162,47 @@ impl Cluster {
     async fn sql(&self) -> PgConnection {
         PgConnection::connect(&self.db.url).await.unwrap()
     }
+
+    /// The database's name.
+    fn db_name(&self) -> String {
+        self.db.url.rsplit('/').next().unwrap().to_string()
+    }
+
+    /// A connection to the server as its admin, and the statement that terminates every other
+    /// connection to the cluster's database.
+    async fn killer(&self) -> (PgConnection, String) {
+        let admin_url = std::env::var("TOLLGATE_TEST_POSTGRES_URL").unwrap();
+        let admin = PgConnection::connect(&admin_url).await.unwrap();
+        let kill = format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.db_name()
+        );
+        (admin, kill)
+    }
+
+    /// Registers the identity provider whose keys the JWKS server publishes, on host 0.
+    async fn register_idp(&self) {
+        self.api(0)
+            .idp(None, IDP, json!({"jwksUri": self.jwks.uri}))
+            .await;
+    }
+
+    /// The refresh grant on host `i`.
+    async fn refresh(&self, i: usize, client: &(String, String), token: &str) -> (u16, Value) {
+        self.api(i)
+            .token(
+                None,
+                Some((&client.0, &client.1)),
+                &[("grant_type", "refresh_token"), ("refresh_token", token)],
+            )
+            .await
+    }
 }
 
 /// Sends `requests` concurrently; their (status, body).
-async fn all<F>(requests: Vec<F>) -> Vec<(u16, Value)>
-where
-    F: std::future::Future<Output = (u16, Value)> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for r in requests {
-        set.spawn(r);
-    }
-    set.join_all().await
+async fn all<F: std::future::Future<Output = (u16, Value)>>(requests: Vec<F>) -> Vec<(u16, Value)> {
+    futures::future::join_all(requests).await
 }
 
 /// Exactly one 200; every other answer is `code` with `status`.
@@ -252,16 +281,7 @@ async fn three_hosts_share_state_and_replays_win_once() {
     assert!(sets.iter().all(|s| s == &sets[0]), "{sets:?}");
 
     // Registered on one host, usable on the others.
-    let (status, _) = c
-        .api(0)
-        .admin(
-            reqwest::Method::POST,
-            None,
-            "/api/server/v1/identity-providers",
-            json!({"name": IDP, "certificate": {"jwksUri": c.jwks.uri}}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    c.register_idp().await;
     let client = c.secret_client(1).await;
     let key_client = c.key_client(2).await;
 
@@ -310,21 +330,7 @@ async fn three_hosts_share_state_and_replays_win_once() {
     exactly_one_wins(&results, 401, "invalid_client");
 
     // One refresh token, 100 concurrent redemptions over 3 hosts: one successor.
-    let refresh = Arc::new(refresh);
-    let results = all((0..100)
-        .map(|i| {
-            let (api, client, refresh) = (c.api(i).clone(), client.clone(), refresh.clone());
-            async move {
-                api.token(
-                    None,
-                    Some((&client.0, &client.1)),
-                    &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-                )
-                .await
-            }
-        })
-        .collect())
-    .await;
+    let results = all((0..100).map(|i| c.refresh(i, &client, &refresh)).collect()).await;
     exactly_one_wins(&results, 400, "invalid_grant");
 
     // Revoked on host 0 → inactive on host 1 at once.
@@ -579,14 +585,8 @@ async fn database_outage_mid_load_fails_fast_and_recovers_without_restart() {
     };
     let c = &cluster;
     let client = c.secret_client(0).await;
-    let mut admin = PgConnection::connect(&std::env::var("TOLLGATE_TEST_POSTGRES_URL").unwrap())
-        .await
-        .unwrap();
-    let name = c.db.url.rsplit('/').next().unwrap().to_string();
-    let kill = format!(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-    );
+    let (mut admin, kill) = c.killer().await;
+    let name = c.db_name();
 
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -752,16 +752,7 @@ async fn refresh_rotation_is_all_or_nothing_when_connections_die() {
         return;
     };
     let c = &cluster;
-    let (status, _) = c
-        .api(0)
-        .admin(
-            reqwest::Method::POST,
-            None,
-            "/api/server/v1/identity-providers",
-            json!({"name": IDP, "certificate": {"jwksUri": c.jwks.uri}}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    c.register_idp().await;
     let client = c.secret_client(0).await;
     // 40 grants, each refreshed in a chain on alternating hosts, with connections killed
     // along the way: each chain ends with exactly one live refresh token, never zero.
@@ -771,28 +762,15 @@ async fn refresh_rotation_is_all_or_nothing_when_connections_die() {
         assert_eq!(status, 200, "{body}");
         refresh.push(body["refresh_token"].as_str().unwrap().to_string());
     }
-    let name = c.db.url.rsplit('/').next().unwrap().to_string();
-    let mut admin = PgConnection::connect(&std::env::var("TOLLGATE_TEST_POSTGRES_URL").unwrap())
-        .await
-        .unwrap();
-    let kill = format!(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-    );
+    let (mut admin, kill) = c.killer().await;
     for round in 0..5 {
         let requests = all(refresh
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let (api, client, r) = (c.api(i + round).clone(), client.clone(), r.clone());
+                let client = &client;
                 async move {
-                    let (status, body) = api
-                        .token(
-                            None,
-                            Some((&client.0, &client.1)),
-                            &[("grant_type", "refresh_token"), ("refresh_token", &r)],
-                        )
-                        .await;
+                    let (status, body) = c.refresh(i + round, client, r).await;
                     (status, json!({"body": body, "old": r}))
                 }
             })
@@ -826,14 +804,7 @@ async fn refresh_rotation_is_all_or_nothing_when_connections_die() {
     assert_eq!(broken, 0, "a grant without exactly one live refresh token");
     // The tokens the chains ended with still work.
     for (i, r) in refresh.iter().enumerate() {
-        let (status, body) = c
-            .api(i)
-            .token(
-                None,
-                Some((&client.0, &client.1)),
-                &[("grant_type", "refresh_token"), ("refresh_token", r)],
-            )
-            .await;
+        let (status, body) = c.refresh(i, &client, r).await;
         assert_eq!(status, 200, "{body}");
     }
     drop(sql);
