@@ -36,7 +36,9 @@ fn sqlite_is_memory(url: &str) -> bool {
     path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
 }
 
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// SQLite page cache per pooled (reading) connection, and for the one writer (negative: KiB).
+const READER_CACHE_KIB: &str = "-2048";
+const WRITER_CACHE_KIB: &str = "-16384";
 
 /// The pool, and for a database file a second pool of one connection for the group-commit
 /// writer: SQLite drops a connection's page cache whenever another connection has written, so
@@ -79,16 +81,22 @@ pub(super) async fn sqlite(
         }
         // WAL lets readers proceed while one connection writes; with WAL, synchronous=NORMAL
         // is still safe against corruption and only risks the last commits on power loss.
-        // Checkpoints (copying the WAL back into the database, with an fsync) would otherwise
-        // run inside whichever commit crosses 1000 pages — under load, the group-commit writer,
-        // stalling every request behind it — so connections do not checkpoint on their own and
-        // a background task does it ([`checkpoints`]).
+        // Checkpoints (copying the WAL back into the database, with an fsync) run where
+        // SQLite runs them by default, in the commit that takes the WAL past 1000 pages — but
+        // only on the group-commit writer's connection, the one connection that writes: a
+        // checkpoint on any other connection never catches up with a writer that keeps
+        // appending, so the WAL would never start over and would grow without bound (15 GB
+        // after a million tokens, when a background task did it). After a WAL restart the
+        // file is cut back to `journal_size_limit`.
         let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .pragma("wal_autocheckpoint", "0")
-            .pragma("cache_size", "-16384")
+            .pragma("journal_size_limit", "67108864")
+            // Readers look up a few hot rows (clients, IdPs, a token): a small page cache
+            // each, since a pool holds up to `max_connections` of them; the writer's is larger.
+            .pragma("cache_size", READER_CACHE_KIB)
             // Statement journals (a multi-row statement inside a transaction keeps one) in
             // memory, not in a temporary file created and deleted for every batch.
             .pragma("temp_store", "memory");
@@ -106,39 +114,20 @@ pub(super) async fn sqlite(
     if memory {
         return Ok((pool, None));
     }
-    tokio::spawn(checkpoints(pool.clone()));
     let writer = SqlitePoolOptions::new()
         .acquire_timeout(opts.acquire_timeout)
         .max_connections(1)
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
-        .connect_with(connect)
+        .connect_with(
+            connect
+                .pragma("cache_size", WRITER_CACHE_KIB)
+                .pragma("wal_autocheckpoint", "1000"),
+        )
         .await
         .map_err(|e| StoreError::open(url, e))?;
     Ok((pool, Some(writer)))
-}
-
-/// Checkpoints the WAL once a second without blocking writers (`PASSIVE`: as far as readers
-/// allow), so it is reused from its start instead of growing; ends when the pool is closed.
-async fn checkpoints(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!("SQLite checkpoint failed: {e}");
-        }
-    }
 }
 
 /// sqlx takes no lock around SQLite migrations, so two processes starting at once on a new file
