@@ -4,24 +4,17 @@
 //! through DCR, and real signed assertions sent as seed 002's curl sends them.
 
 mod common;
+use common::now;
 
 use common::api::{deployment, Api, ADMIN};
 use common::idp::{ec256, ed25519, rsa, JwksServer, TestKey};
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The default alias of an IdP of the super tenant: its token endpoint URL.
 const ALIAS: &str = "https://localhost:9443/oauth2/token";
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// identity.xml as WSO2's documentation writes it, with the grant's listener `enable`d or not.
 fn identity(grant_enabled: bool) -> String {

@@ -5,6 +5,7 @@
 //! password, and no secret, assertion or token appears in any log line at any level.
 
 mod common;
+use common::now;
 
 use common::api::{deployment, Api, ADMIN};
 use common::idp::{rsa, sign, JwksServer};
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A server without plugins: `server_extra` goes into `[server]`, `admin_extra` into
 /// `[super_admin]` (the last table of [`deployment`]).
@@ -261,13 +262,6 @@ async fn an_unknown_user_costs_what_a_wrong_password_costs() {
         u > 0.5 * w && w > 0.5 * u,
         "unknown {u:.4}s, wrong password {w:.4}s"
     );
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,24 +4,17 @@
 //! curl sends them.
 
 mod common;
+use common::now;
 
 use common::api::{deployment, Api};
 use common::idp::{ec256, ed25519, rsa, sign, Answer, JwksServer, TestKey};
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const ENDPOINT: &str = "https://localhost:9443/oauth2/token";
 const ALIAS: &str = "https://gateway.example/token";
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Seed 004's listener (with `order`), the validator, and `extra` listeners.
 fn identity(enabled: bool, order: u32, extra: &str) -> String {
