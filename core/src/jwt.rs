@@ -6,8 +6,10 @@
 //! its registry and hands the JWT to the enabled [`crate::JwtValidator`]s. Keys therefore come
 //! only from what an operator registered — never from the token itself.
 
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 
 /// Whom a JWT is to be validated against, in a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -132,7 +134,7 @@ impl JwtError {
         rejected: impl FnOnce(String) -> crate::OAuthError,
     ) -> crate::OAuthError {
         match self {
-            JwtError::Rejected(reason) => rejected(reason),
+            JwtError::Rejected(reason) => rejected(bounded(reason)),
             JwtError::Unavailable(reason) => {
                 host.log(
                     crate::LogLevel::Error,
@@ -144,30 +146,132 @@ impl JwtError {
     }
 }
 
+/// At most this many bytes of a rejection's reason reach the client as its description.
+/// Reasons may quote the token (a `kid`, an `iss`), and a description is no place to reflect
+/// kilobytes of what an attacker sent.
+pub const MAX_REASON_BYTES: usize = 200;
+
+/// `reason`, cut to [`MAX_REASON_BYTES`] (at a character boundary, marked `...`).
+fn bounded(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut at = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(at) {
+            at -= 1;
+        }
+        reason.truncate(at);
+        reason.push_str("...");
+    }
+    reason
+}
+
 /// A JWT longer than this is rejected unread (CONTRACT §6).
 pub const MAX_JWT_BYTES: usize = 16 * 1024;
 
-/// The claims of a compact JWS, **not verified**: only for finding whom to verify it against
-/// (`iss`, `sub`). `None` when the JWT is oversized or not three segments with a JSON object in
-/// the middle.
-pub fn peek_claims(jwt: &str) -> Option<Map<String, Value>> {
+/// The three segments (header, payload, signature) of a compact JWS, any of them possibly
+/// empty; `None` for any other number of segments.
+pub fn jws_segments(jwt: &str) -> Option<[&str; 3]> {
+    let mut segments = jwt.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None) => Some([header, payload, signature]),
+        _ => None,
+    }
+}
+
+/// Why a JWS segment is not what a header or claims segment must be (see [`decode_segment`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentError {
+    /// Not unpadded base64url (RFC 7515 §2): padding, `+` or `/`, whitespace, stray bits.
+    Base64,
+    /// Not UTF-8 JSON text that is one object.
+    NotObject,
+    /// An object with a member name twice.
+    DuplicateMember,
+}
+
+impl std::fmt::Display for SegmentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SegmentError::Base64 => "is not base64url",
+            SegmentError::NotObject => "is not a JSON object",
+            SegmentError::DuplicateMember => "names a member twice",
+        })
+    }
+}
+
+/// The JSON object a JOSE header or JWT claims segment holds: base64url without padding, then
+/// one JSON object whose member names are unique.
+///
+/// Duplicate names are refused, one of the two choices RFC 7515 §4 and RFC 7519 §4 leave (the
+/// other, "the last one wins", is what serde_json does on its own). Parsers disagree on which
+/// duplicate counts, so a token with two `alg`s or two `iss`s can mean one thing to whoever
+/// signed or screened it and another here; refusing it removes the ambiguity. The check is
+/// made while the object is read (one pass, no second parse) and only at the top level, where
+/// every member that validation reads lives.
+pub fn decode_segment(segment: &str) -> Result<Map<String, Value>, SegmentError> {
     use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| SegmentError::Base64)?;
+    let duplicate = Cell::new(false);
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    UniqueObject(&duplicate)
+        .deserialize(&mut json)
+        .and_then(|object| json.end().map(|()| object))
+        .map_err(|_| {
+            if duplicate.get() {
+                SegmentError::DuplicateMember
+            } else {
+                SegmentError::NotObject
+            }
+        })
+}
+
+/// Reads one JSON object like `Map`'s own `Deserialize`, but fails on a repeated member name
+/// (and says so through the flag, since a serde error cannot carry its kind out).
+struct UniqueObject<'a>(&'a Cell<bool>);
+
+impl<'de> DeserializeSeed<'de> for UniqueObject<'_> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueObject<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let value = access.next_value::<Value>()?;
+            if object.insert(name, value).is_some() {
+                self.0.set(true);
+                return Err(A::Error::custom("a member name is repeated"));
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// The claims of a compact JWS, **not verified**: only for finding whom to verify it against
+/// (`iss`, `sub`). `None` when the JWT is oversized or not three segments with a JSON object
+/// (of unique member names, see [`decode_segment`]) in the middle.
+pub fn peek_claims(jwt: &str) -> Option<Map<String, Value>> {
     if jwt.len() > MAX_JWT_BYTES {
         return None;
     }
-    let mut segments = jwt.split('.');
-    let (_, payload, _, None) = (
-        segments.next()?,
-        segments.next()?,
-        segments.next()?,
-        segments.next(),
-    ) else {
-        return None;
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let [_, payload, _] = jws_segments(jwt)?;
+    decode_segment(payload).ok()
 }
 
 /// A NumericDate claim (RFC 7519 §2) in whole seconds: `Ok(None)` when absent, an error naming
@@ -258,5 +362,74 @@ impl TimeRules {
             }
         }
         Ok(exp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    fn segment(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn a_segment_is_one_json_object_of_unique_members() {
+        let object = decode_segment(&segment(r#"{"alg":"RS256","x":{"a":1,"a":2}}"#)).unwrap();
+        assert_eq!(object["alg"], "RS256");
+        // Only the top level is checked: nested objects are data, read as serde_json reads them.
+        assert_eq!(object["x"]["a"], 2);
+        assert_eq!(decode_segment(&segment("{}")), Ok(Map::new()));
+        for json in [
+            r#"{"alg":"none","alg":"RS256"}"#,
+            r#"{"iss":"a","sub":"b","iss":"a"}"#,
+            // The same name spelt with an escape is the same name.
+            r#"{"alg":"none","a\u006cg":"RS256"}"#,
+        ] {
+            assert_eq!(
+                decode_segment(&segment(json)),
+                Err(SegmentError::DuplicateMember),
+                "{json}"
+            );
+        }
+        for json in ["[]", "null", "\"x\"", "{", r#"{"a":1}{}"#, r#"{"a":1} x"#] {
+            assert_eq!(
+                decode_segment(&segment(json)),
+                Err(SegmentError::NotObject),
+                "{json}"
+            );
+        }
+        let not_utf8 = URL_SAFE_NO_PAD.encode(b"{\"a\":\"\xff\"}");
+        assert_eq!(decode_segment(&not_utf8), Err(SegmentError::NotObject));
+        for bad in ["e30=", "e30 ", "e3+", "e31"] {
+            assert_eq!(decode_segment(bad), Err(SegmentError::Base64), "{bad}");
+        }
+    }
+
+    #[test]
+    fn peek_claims_refuses_duplicate_claims() {
+        let jwt =
+            |claims: &str| format!("{}.{}.sig", segment(r#"{"alg":"RS256"}"#), segment(claims));
+        assert!(peek_claims(&jwt(r#"{"iss":"a","sub":"b"}"#)).is_some());
+        assert!(peek_claims(&jwt(r#"{"iss":"a","iss":"b"}"#)).is_none());
+        assert_eq!(jws_segments("a.b.c"), Some(["a", "b", "c"]));
+        assert_eq!(jws_segments("a..").map(|s| s[1]), Some(""));
+        for not_three in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e"] {
+            assert_eq!(jws_segments(not_three), None, "{not_three}");
+        }
+    }
+
+    #[test]
+    fn rejection_reasons_are_bounded() {
+        let short = "no RS256 key with kid \"r\"".to_string();
+        assert_eq!(bounded(short.clone()), short);
+        let cut = bounded(format!("no key with kid {:?}", "é".repeat(10_000)));
+        assert!(cut.len() <= MAX_REASON_BYTES + 3, "{}", cut.len());
+        assert!(
+            cut.starts_with("no key with kid \"éé") && cut.ends_with("é..."),
+            "{cut}"
+        );
     }
 }

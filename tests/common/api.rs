@@ -88,6 +88,17 @@ impl Api {
         basic: Option<(&str, &str)>,
         form: &[(&str, &str)],
     ) -> (u16, Value) {
+        let (status, text) = self.token_text(tenant, basic, form).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// As [`Api::token`], with the response body as sent (to check what it does not contain).
+    pub async fn token_text(
+        &self,
+        tenant: Option<&str>,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (u16, String) {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -101,7 +112,7 @@ impl Api {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        (status, response.text().await.unwrap_or_default())
     }
 
     /// The discovery document.

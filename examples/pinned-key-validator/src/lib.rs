@@ -29,10 +29,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey};
 use std::sync::Arc;
-use tollgate_core::serde_json::{self, Map, Value};
+use tollgate_core::serde_json::{self, Value};
 use tollgate_core::{
-    async_trait, export_plugin, sdk::BoxError, sdk::Plugin, ComponentContext, ComponentInfo,
-    HostServices, JwtError, JwtValidator, TrustSource, VerifiedJwt, MAX_JWT_BYTES,
+    async_trait, decode_segment, export_plugin, jws_segments, sdk::BoxError, sdk::Plugin,
+    ComponentContext, ComponentInfo, HostServices, JwtError, JwtValidator, TrustSource,
+    VerifiedJwt, MAX_JWT_BYTES,
 };
 
 /// The algorithms a pinned key may have, with the key type (`kty`, `crv`) each needs.
@@ -145,11 +146,6 @@ fn reject(reason: impl Into<String>) -> JwtError {
     JwtError::Rejected(reason.into())
 }
 
-/// A base64url segment holding a JSON object.
-fn json_object(segment: &str) -> Option<Map<String, Value>> {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).ok()?).ok()
-}
-
 #[async_trait]
 impl JwtValidator for PinnedKeyValidator {
     fn can_validate(&self, source: &TrustSource) -> bool {
@@ -162,13 +158,15 @@ impl JwtValidator for PinnedKeyValidator {
                 "the JWT is longer than {MAX_JWT_BYTES} bytes"
             )));
         }
-        let (signing_input, signature) = jwt.rsplit_once('.').ok_or_else(|| reject("not a JWS"))?;
-        let (header, payload) = match signing_input.split_once('.') {
-            Some((h, p)) if !p.contains('.') && !signature.is_empty() => (h, p),
-            _ => return Err(reject("not a signed JWT in compact serialization")),
-        };
-        let header = json_object(header).ok_or_else(|| reject("the header is not JSON"))?;
-        let claims = json_object(payload).ok_or_else(|| reject("the claims are not JSON"))?;
+        // The host's own parsing: three segments, base64url, one JSON object each with no
+        // member named twice (a token with two `alg`s means different things to different
+        // parsers).
+        let [header, payload, signature] = jws_segments(jwt)
+            .filter(|[_, _, signature]| !signature.is_empty())
+            .ok_or_else(|| reject("not a signed JWT in compact serialization"))?;
+        let signing_input = &jwt[..jwt.len() - signature.len() - 1];
+        let header = decode_segment(header).map_err(|e| reject(format!("the header {e}")))?;
+        let claims = decode_segment(payload).map_err(|e| reject(format!("the claims {e}")))?;
         if header.contains_key("crit") {
             return Err(reject(
                 "crit names header extensions this validator does not understand",

@@ -791,4 +791,117 @@ mod tests {
         .unwrap();
         assert_eq!(d.oauth.token.access_token_ttl_secs, 10);
     }
+
+    mod props {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const SHIPPED: &str = include_str!("../../../conf/deployment.toml");
+
+        /// Values that stress the schema: wrong types, bounds, odd strings.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                select(vec![
+                    "0",
+                    "-1",
+                    "1",
+                    "18446744073709551616",
+                    "9223372036854775807",
+                    "1e400",
+                    "nan",
+                    "inf",
+                    "true",
+                    "false",
+                    "[]",
+                    "{}",
+                    "\"\"",
+                    "\"x\"",
+                    "\"sqlite::memory:\"",
+                    "\"postgres://u@h/db\"",
+                    "\"[::1]:0\"",
+                    "\"jwt\"",
+                    "\"none\"",
+                    "\"HS256\"",
+                    "\"EdDSA\"",
+                    "\"/\"",
+                ])
+                .prop_map(str::to_owned),
+                "(?s).{0,12}",
+            ]
+        }
+
+        /// The shipped file's lines, some dropped, some with another value, some shuffled.
+        fn toml_like() -> impl Strategy<Value = String> {
+            let lines: Vec<&str> = SHIPPED.lines().collect();
+            vec(
+                (select(lines), proptest::option::weighted(0.3, value())),
+                0..40,
+            )
+            .prop_map(|lines| {
+                lines
+                    .into_iter()
+                    .map(|(line, value)| match (line.split_once('='), value) {
+                        (Some((key, _)), Some(value)) => format!("{key}= {value}\n"),
+                        _ => format!("{line}\n"),
+                    })
+                    .collect()
+            })
+        }
+
+        fn env() -> impl Strategy<Value = Vec<(String, String)>> {
+            let var = prop_oneof![
+                select(vec![
+                    "SERVER__BIND",
+                    "SERVER__BASE_URL",
+                    "SERVER__MAX_BODY_BYTES",
+                    "SERVER__TLS__ENABLED",
+                    "DATABASE__URL",
+                    "OAUTH__TOKEN__SIGNING_ALG",
+                    "OAUTH__JWKS_ENDPOINT__ENABLE",
+                    "OAUTH__TIMESTAMP_SKEW_SECS",
+                    "SERVER__NOPE",
+                    "SERVER",
+                    "__",
+                    "SERVER__TLS",
+                ])
+                .prop_map(str::to_owned),
+                "[A-Z_]{0,12}",
+            ];
+            let value = prop_oneof![value(), "[a-z0-9:/.]{0,12}"];
+            vec((var.prop_map(|v| format!("TOLLGATE_{v}")), value), 0..4)
+        }
+
+        /// The error names the file, or the variable the bad value came from.
+        fn names_its_source(
+            result: Result<Deployment, ConfigError>,
+            env: &[(String, String)],
+        ) -> Result<(), TestCaseError> {
+            match result {
+                Ok(_) => {}
+                Err(ConfigError::Env { var, .. }) => {
+                    prop_assert!(env.iter().any(|(k, _)| *k == var), "{var}");
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    prop_assert!(message.starts_with(&format!("{FILE}: ")), "{message}");
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_loads_or_names_the_file(text in "(?s).{0,256}") {
+                names_its_source(parse(&text), &[])?;
+            }
+
+            #[test]
+            fn shipped_lines_mutated_load_or_name_their_source(text in toml_like(), env in env()) {
+                let result = Deployment::from_toml_with_env(&text, Path::new(FILE), env.clone());
+                names_its_source(result, &env)?;
+            }
+        }
+    }
 }

@@ -693,4 +693,69 @@ mod tests {
         std::fs::write(&path, format!("\u{feff}{CONTRACT_EXAMPLE}")).unwrap();
         assert_eq!(Identity::load(&path).unwrap().listeners.len(), 3);
     }
+
+    mod props {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        /// Pieces of identity.xml, and of XML that is not.
+        fn xml_like() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                4 => select(vec![
+                    "<Server>", "</Server>", "<Server xmlns=\"http://wso2.org/projects/carbon/carbon.xml\">",
+                    "<EventListeners>", "</EventListeners>", "<EventListener ", "</EventListener>",
+                    "name=\"jwks-validator\" ", "type=\"t\" ", "orderId=\"", "enable=\"", "\" ",
+                    "\"", ">", "/>", "<Property name=\"p\">", "</Property>", "<OAuth>", "</OAuth>",
+                    "<SupportedGrantTypes>", "</SupportedGrantTypes>", "<SupportedGrantType>",
+                    "</SupportedGrantType>", "<GrantTypeName>", "</GrantTypeName>",
+                    "<GrantTypeHandlerImplClass>", "</GrantTypeHandlerImplClass>", "<CacheConfig>",
+                    "</CacheConfig>", "<CacheManager name=\"m\">", "</CacheManager>",
+                    "<Cache name=\"PrivateKeyJWT\" ", "timeout=\"", "capacity=\"", "isDistributed=\"",
+                    "&amp;", "&#x0;", "&#1114112;", "&unknown;", "<![CDATA[", "]]>", "<!--", "-->",
+                    "<?xml version=\"1.0\"?>", "<!DOCTYPE x [<!ENTITY a \"b\">]>", "ns:", "xmlns:ns=\"u\" ",
+                    "true", "false", "-1", "18446744073709551616", "\n",
+                ])
+                .prop_map(str::to_owned),
+                1 => "(?s).{0,6}",
+            ];
+            vec(piece, 0..48).prop_map(|pieces| pieces.concat())
+        }
+
+        /// The parse succeeds, or its error names the file.
+        fn names_the_file(text: &str) -> Result<(), TestCaseError> {
+            if let Err(e) = parse(text) {
+                let message = e.to_string();
+                prop_assert!(message.starts_with(&format!("{FILE}: ")), "{message}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_names_the_file(text in "(?s).{0,256}") {
+                names_the_file(&text)?;
+            }
+
+            #[test]
+            fn xml_like_text_parses_or_names_the_file(text in xml_like()) {
+                names_the_file(&text)?;
+            }
+
+            #[test]
+            fn the_example_cut_and_spliced_parses_or_names_the_file(
+                cut in any::<prop::sample::Index>(),
+                len in 0usize..64,
+                insert in "(?s).{0,16}",
+            ) {
+                let start = cut.index(CONTRACT_EXAMPLE.len());
+                let end = (start + len).min(CONTRACT_EXAMPLE.len());
+                let (Some(head), Some(tail)) = (CONTRACT_EXAMPLE.get(..start), CONTRACT_EXAMPLE.get(end..)) else {
+                    return Ok(());
+                };
+                names_the_file(&format!("{head}{insert}{tail}"))?;
+            }
+        }
+    }
 }

@@ -269,3 +269,127 @@ fn to_pem(der: &[u8]) -> String {
     pem.push('\n');
     pem
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::{select, subsequence};
+
+    const KEPT: [&str; 9] = ["kty", "kid", "alg", "use", "crv", "n", "e", "x", "y"];
+
+    fn b64(len: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(any::<u8>(), len).prop_map(|b| URL_SAFE_NO_PAD.encode(b))
+    }
+
+    /// Any JSON value, nested a little.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "(?s).{0,16}".prop_map(Value::from),
+            select(&["RSA", "EC", "OKP", "oct", "P-256", "P-384", "Ed25519", "sig", "verify"])
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    select(&[
+                        "kty", "crv", "n", "e", "x", "y", "d", "alg", "use", "key_ops", "kid",
+                        "keys"
+                    ])
+                    .prop_map(str::to_owned),
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A usable public key of each accepted type, with optional `kid`, `alg`, `use`.
+    fn public_key() -> impl Strategy<Value = Value> {
+        let rsa = b64(256).prop_map(|mut n| {
+            n.replace_range(..1, "y"); // top bits set: 2048 bits
+            serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256"})
+        });
+        let p256 = (b64(32), b64(32))
+            .prop_map(|(x, y)| serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}));
+        let p384 = (b64(48), b64(48))
+            .prop_map(|(x, y)| serde_json::json!({"kty": "EC", "crv": "P-384", "x": x, "y": y}));
+        let ed = b64(32).prop_map(|x| serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}));
+        (
+            prop_oneof![rsa, p256, p384, ed],
+            any::<Option<String>>(),
+            any::<bool>(),
+        )
+            .prop_map(|(mut key, kid, sig)| {
+                if let Some(kid) = kid {
+                    key["kid"] = kid.into();
+                }
+                if sig {
+                    key["use"] = "sig".into();
+                }
+                key
+            })
+    }
+
+    fn assert_public(key: &Value) -> Result<(), TestCaseError> {
+        let members = key.as_object().expect("an object");
+        prop_assert!(members.keys().all(|m| KEPT.contains(&m.as_str())), "{key}");
+        prop_assert!(PRIVATE_MEMBERS.iter().all(|m| !members.contains_key(*m)));
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn policy_never_panics_and_keeps_only_public_members(document in json()) {
+            if let Ok((usable, ignored)) = signing_keys(&document) {
+                prop_assert_eq!(usable.len() + ignored.len(), document["keys"].as_array().unwrap().len());
+                for key in &usable {
+                    assert_public(key)?;
+                }
+            }
+            let _ = check_jwks(&document);
+            if let Ok(key) = signing_key(&document) {
+                assert_public(&key)?;
+            }
+        }
+
+        #[test]
+        fn private_members_are_never_kept(
+            key in public_key(),
+            private in subsequence(PRIVATE_MEMBERS.to_vec(), 0..=PRIVATE_MEMBERS.len()),
+            extra in proptest::collection::btree_map("[a-z]{1,4}", json(), 0..4),
+        ) {
+            let mut published = key.clone();
+            for (name, value) in extra {
+                if !KEPT.contains(&name.as_str()) && !PRIVATE_MEMBERS.contains(&name.as_str()) {
+                    published[name] = value;
+                }
+            }
+            for member in &private {
+                published[*member] = "AQAB".into();
+            }
+            let document = serde_json::json!({"keys": [published]});
+            let (usable, ignored) = signing_keys(&document).unwrap();
+            if private.is_empty() {
+                // Unknown members are dropped; the public ones are kept as they were.
+                prop_assert_eq!(usable, vec![key]);
+            } else {
+                prop_assert!(usable.is_empty());
+                prop_assert!(ignored[0].contains("private key material"), "{}", ignored[0]);
+            }
+        }
+
+        #[test]
+        fn certificate_text_never_panics(text in "(?s).{0,512}", der in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = certificate(&text);
+            let _ = certificate(&STANDARD.encode(&der));
+            let _ = certificate(&format!("{PEM_BEGIN}\n{}\n{PEM_END}", STANDARD.encode(&der)));
+        }
+    }
+}

@@ -61,4 +61,49 @@ mod tests {
         assert!(is_basic(Some("Basic !!!")));
         assert!(!is_basic(Some("Bearer x")));
     }
+
+    mod props {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// `Basic` credentials as RFC 6749 §2.3.1 builds them: each part form-urlencoded.
+        fn encoded(id: &[u8], secret: &[u8]) -> String {
+            let enc = |b: &[u8]| form_urlencoded::byte_serialize(b).collect::<String>();
+            header(&format!("{}:{}", enc(id), enc(secret)))
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics(value in "(?s).{0,256}", bytes in vec(any::<u8>(), 0..256)) {
+                for header in [value.clone(), format!("Basic {}", STANDARD.encode(&bytes))] {
+                    if credentials(Some(&header)).is_some() {
+                        prop_assert!(is_basic(Some(&header)));
+                    }
+                }
+            }
+
+            #[test]
+            fn round_trips_id_and_secret(id in "(?s).{0,64}", secret in "(?s).{0,64}") {
+                prop_assert_eq!(
+                    credentials(Some(&encoded(id.as_bytes(), secret.as_bytes()))),
+                    Some((id, secret))
+                );
+            }
+
+            #[test]
+            fn round_trips_arbitrary_bytes_as_utf8_lossy(
+                id in vec(any::<u8>(), 0..64),
+                secret in vec(any::<u8>(), 0..64),
+            ) {
+                prop_assert_eq!(
+                    credentials(Some(&encoded(&id, &secret))),
+                    Some((
+                        String::from_utf8_lossy(&id).into_owned(),
+                        String::from_utf8_lossy(&secret).into_owned()
+                    ))
+                );
+            }
+        }
+    }
 }

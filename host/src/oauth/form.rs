@@ -88,4 +88,50 @@ mod tests {
         assert!(!is_form(Some("application/json")));
         assert!(!is_form(None));
     }
+
+    mod props {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+
+        /// Any text, newlines and `&`, `=`, `%`, `+` included.
+        fn text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+            vec(any::<char>(), len).prop_map(String::from_iter)
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_and_stays_bounded(body in vec(any::<u8>(), 0..1024)) {
+                if let Ok(params) = parse(&body) {
+                    prop_assert!(params.len() <= MAX_PARAMS);
+                    prop_assert!(params.keys().all(|name| !name.is_empty()));
+                }
+            }
+
+            #[test]
+            fn round_trips_encoded_pairs(
+                params in btree_map(text(1..8), text(0..16), 0..=MAX_PARAMS),
+            ) {
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&params)
+                    .finish();
+                prop_assert_eq!(parse(body.as_bytes()).unwrap(), params);
+            }
+
+            #[test]
+            fn refuses_any_repeat(
+                params in btree_map(text(1..8), text(0..8), 1..16),
+                pick in any::<prop::sample::Index>(),
+                value in text(0..8),
+            ) {
+                let repeated = pick.get(&params.keys().collect::<Vec<_>>()).to_string();
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&params)
+                    .append_pair(&repeated, &value)
+                    .finish();
+                let e = parse(body.as_bytes()).unwrap_err();
+                prop_assert_eq!(e.code, ErrorCode::InvalidRequest);
+            }
+        }
+    }
 }

@@ -17,6 +17,8 @@
 //! - use a key whose type, curve or `alg` does not fit the JWT's `alg`;
 //! - read a JWT over [`MAX_JWT_BYTES`], a JWE (five segments), a nested JWT (`cty: JWT`), or
 //!   one with a `crit` header (it understands no extension);
+//! - read a header or claims that name a member twice ([`decode_segment`]): which of two `alg`s
+//!   or `iss`s counts is exactly where parsers disagree;
 //! - try more than [`MAX_CANDIDATES`] keys for one JWT (a JWT without `kid` is tried against
 //!   the keys that fit its `alg`; a key without `kid` fits any `kid`).
 //!
@@ -24,14 +26,12 @@
 //! makes it re-fetch the set once (rate-limited per URI by the key service), which is how an
 //! IdP's key rotation is followed unannounced.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tollgate_core::{
-    async_trait, export_plugin, sdk::Plugin, ComponentInfo, HostServices, JwtError, JwtValidator,
-    TrustSource, VerifiedJwt,
+    async_trait, decode_segment, export_plugin, jws_segments, sdk::Plugin, ComponentInfo,
+    HostServices, JwtError, JwtValidator, TrustSource, VerifiedJwt,
 };
 
 pub use tollgate_core::MAX_JWT_BYTES;
@@ -87,19 +87,15 @@ impl<'a> Jws<'a> {
                 "the JWT is longer than {MAX_JWT_BYTES} bytes"
             )));
         }
-        let segments = jwt.split('.').count();
-        if segments == 5 {
-            return Err(reject(
-                "an encrypted JWT (JWE) is not accepted: a signed JWT is required",
-            ));
-        }
-        if segments != 3 {
-            return Err(reject("not a signed JWT in compact serialization"));
-        }
-        let (signing_input, signature) = jwt.rsplit_once('.').expect("three segments");
-        let (header, payload) = signing_input.split_once('.').expect("three segments");
-        let header: Map<String, Value> =
-            json_object(header).ok_or_else(|| reject("the JOSE header is not a JSON object"))?;
+        let Some([header, payload, signature]) = jws_segments(jwt) else {
+            return Err(reject(if jwt.split('.').count() == 5 {
+                "an encrypted JWT (JWE) is not accepted: a signed JWT is required"
+            } else {
+                "not a signed JWT in compact serialization"
+            }));
+        };
+        let signing_input = &jwt[..header.len() + 1 + payload.len()];
+        let header = decode_segment(header).map_err(|e| reject(format!("the JOSE header {e}")))?;
         let alg_value = header.get("alg").and_then(Value::as_str).unwrap_or("");
         let (alg_name, alg) = match ALGORITHMS.iter().find(|(name, _)| *name == alg_value) {
             Some((name, alg)) => (*name, *alg),
@@ -137,7 +133,7 @@ impl<'a> Jws<'a> {
             Some(_) => return Err(reject("kid must be a string")),
         };
         let claims =
-            json_object(payload).ok_or_else(|| reject("the JWT claims are not a JSON object"))?;
+            decode_segment(payload).map_err(|e| reject(format!("the JWT claims set {e}")))?;
         if signature.is_empty() {
             return Err(reject("the JWT is not signed"));
         }
@@ -166,12 +162,6 @@ impl<'a> Jws<'a> {
                 .unwrap_or(false)
             })
     }
-}
-
-/// A base64url (unpadded) segment holding a JSON object.
-fn json_object(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 fn member<'k>(key: &'k Value, name: &str) -> Option<&'k str> {

@@ -2,6 +2,8 @@
 //! Ed25519 keys made by ring) and the SDK's `TestHost` standing in for the host.
 
 use super::*;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::EncodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
@@ -423,7 +425,7 @@ async fn malformed_and_unsupported_shapes_are_refused() {
         (crit, "crit"),
         (nested, "nested"),
         (numeric_kid, "kid must be a string"),
-        (array_claims, "claims are not a JSON object"),
+        (array_claims, "claims set is not a JSON object"),
         (huge, "longer than"),
         (tampered, "does not verify"),
         (format!("{h}.{p}.{s}.x.y"), "JWE"),
@@ -444,6 +446,41 @@ async fn malformed_and_unsupported_shapes_are_refused() {
             !r.contains(&jwt) || jwt.is_empty(),
             "the JWT is echoed: {r}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_header_or_claims_naming_a_member_twice_is_refused_though_well_signed() {
+    let key = rsa("r");
+    let host = host(vec![key.jwk.clone()], None);
+    let signed = |header: &str, claims: &str| {
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key.encoding, Algorithm::RS256).unwrap();
+        format!("{input}.{signature}")
+    };
+    let header = r#"{"alg":"RS256","kid":"r"}"#;
+    let claims = r#"{"iss":"https://idp.example","sub":"alice","exp":2000000000}"#;
+    assert!(validate(&host, &signed(header, claims)).await.is_ok());
+    for (header, claims, expected) in [
+        (
+            r#"{"alg":"none","kid":"r","alg":"RS256"}"#,
+            claims,
+            "JOSE header names a member twice",
+        ),
+        (
+            r#"{"alg":"RS256","kid":"x","kid":"r"}"#,
+            claims,
+            "JOSE header names a member twice",
+        ),
+        (
+            header,
+            r#"{"iss":"https://idp.example","sub":"mallory","sub":"alice","exp":2000000000}"#,
+            "claims set names a member twice",
+        ),
+    ] {
+        let r = reason(validate(&host, &signed(header, claims)).await);
+        assert!(r.contains(expected), "{header} {claims}: {r}");
     }
 }
 
@@ -478,4 +515,26 @@ fn the_plugin_registers_its_name_and_wso2_alias() {
     let info = &plugin.registrations()[0].info;
     assert_eq!(info.name, "jwks-validator");
     assert!(info.answers_to("org.wso2.carbon.identity.oauth2.validators.jwt.JWKSBasedJWTValidator"));
+}
+
+#[tokio::test]
+async fn a_key_whose_point_is_off_the_curve_verifies_nothing() {
+    let key = ec("e", false);
+    let jwt = sign(
+        json!({"alg": "ES256", "kid": "e"}),
+        claims(),
+        &key.encoding,
+        Algorithm::ES256,
+    );
+    // The same x with y changed in its last byte: (x, y') is not on P-256.
+    let mut jwk = key.jwk.clone();
+    let mut y = URL_SAFE_NO_PAD
+        .decode(jwk["y"].as_str().expect("y"))
+        .expect("base64url y");
+    y[31] ^= 1;
+    jwk["y"] = json!(URL_SAFE_NO_PAD.encode(&y));
+    assert!(validate(&host(vec![key.jwk.clone()], None), &jwt)
+        .await
+        .is_ok());
+    assert!(validate(&host(vec![jwk], None), &jwt).await.is_err());
 }
