@@ -3,6 +3,12 @@
 //! With `[super_admin] password` set, that is the password. Without it, a random one is made at
 //! first start: its argon2 hash goes into the database (so every host sharing it agrees), and
 //! the plaintext is written once to `data_dir/admin-password` (mode 0600) and printed once.
+//!
+//! Argon2 is slow on purpose (tens of milliseconds, 19 MiB), which is right for a guess and
+//! wrong for a script registering ten thousand clients with the right password: a password
+//! that passed argon2 is remembered for [`REMEMBER`] as an HMAC under a key made at start-up
+//! and never stored (the password itself is not kept), and checked against it in constant
+//! time. Only a password that was right is remembered, so a wrong one always costs argon2.
 
 use super::throttle::LoginThrottle;
 use crate::store::Store;
@@ -12,11 +18,16 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
+use ring::hmac;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long a password that passed argon2 is accepted again without argon2.
+pub const REMEMBER: Duration = Duration::from_secs(60);
 
 const HASH_KEY: &str = "super_admin_password_hash";
 const PASSWORD_FILE: &str = "admin-password";
@@ -27,6 +38,45 @@ pub struct SuperAdmin {
     pub username: String,
     hash: String,
     throttle: Arc<LoginThrottle>,
+    remembered: Arc<Remembered>,
+}
+
+/// The last password that passed argon2, as an HMAC under a per-process random key, and when.
+struct Remembered {
+    /// `None` when the system gave no randomness: then nothing is remembered.
+    key: Option<hmac::Key>,
+    last: Mutex<Option<(hmac::Tag, Instant)>>,
+    /// Argon2 checks made (the tests count them).
+    argon2_checks: AtomicU64,
+}
+
+impl Remembered {
+    fn new() -> Remembered {
+        let rng = ring::rand::SystemRandom::new();
+        Remembered {
+            key: hmac::Key::generate(hmac::HMAC_SHA256, &rng).ok(),
+            last: Mutex::new(None),
+            argon2_checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether `password` is the one remembered at most [`REMEMBER`] before `now`; compared
+    /// in constant time.
+    fn knows(&self, password: &str, now: Instant) -> bool {
+        let Some(key) = &self.key else { return false };
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|(tag, at)| {
+            now.saturating_duration_since(at) < REMEMBER
+                && hmac::verify(key, password.as_bytes(), tag.as_ref()).is_ok()
+        })
+    }
+
+    fn remember(&self, password: &str, now: Instant) {
+        if let Some(key) = &self.key {
+            let tag = hmac::sign(key, password.as_bytes());
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((tag, now));
+        }
+    }
 }
 
 /// What [`SuperAdmin::login`] decided.
@@ -52,6 +102,7 @@ impl SuperAdmin {
             username: username.to_string(),
             hash,
             throttle: Arc::new(LoginThrottle::new(0)),
+            remembered: Arc::new(Remembered::new()),
         }
     }
 
@@ -77,11 +128,28 @@ impl SuperAdmin {
 
     /// Whether `username`/`password` are the super admin's. Argon2 is constant-time in the
     /// password and runs for every attempt, whatever the username, so a wrong username answers
-    /// as slowly as a wrong password. It is deliberately costly, so it runs on a thread of its
-    /// own ([`argon2_check`]) rather than on a worker that other requests wait for.
+    /// as slowly as a wrong password — except for the right password passed within
+    /// [`REMEMBER`] (see the module doc); the remembered HMAC is checked whatever the username,
+    /// so that check costs every attempt the same too. Argon2 is deliberately costly, so it
+    /// runs on a thread of its own ([`argon2_check`]) rather than on a worker that other
+    /// requests wait for.
     pub async fn verify(&self, username: &str, password: &str) -> bool {
+        self.verify_at(username, password, Instant::now()).await
+    }
+
+    async fn verify_at(&self, username: &str, password: &str, now: Instant) -> bool {
         let name_ok = constant_time_eq(username.as_bytes(), self.username.as_bytes());
+        let known = self.remembered.knows(password, now);
+        if name_ok && known {
+            return true;
+        }
+        self.remembered
+            .argon2_checks
+            .fetch_add(1, Ordering::Relaxed);
         let hash_ok = argon2_check(self.hash.clone(), password.to_owned()).await;
+        if name_ok && hash_ok {
+            self.remembered.remember(password, now);
+        }
         name_ok & hash_ok
     }
 
@@ -178,4 +246,35 @@ pub async fn bootstrap(
         );
     }
     Ok(SuperAdmin::new(username, stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checks(admin: &SuperAdmin) -> u64 {
+        admin.remembered.argon2_checks.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn a_right_password_is_remembered_for_a_while_a_wrong_one_never() {
+        let admin = SuperAdmin::new("admin", hash("s3cret").expect("hash"));
+        let t0 = Instant::now();
+        assert!(admin.verify_at("admin", "s3cret", t0).await);
+        assert_eq!(checks(&admin), 1);
+        // Within REMEMBER: no argon2.
+        assert!(admin.verify_at("admin", "s3cret", t0 + REMEMBER / 2).await);
+        assert_eq!(checks(&admin), 1);
+        // Wrong passwords and wrong names are checked, and refused, every time.
+        assert!(!admin.verify_at("admin", "s3creT", t0).await);
+        assert!(!admin.verify_at("admin", "s3creT", t0).await);
+        assert!(!admin.verify_at("root", "s3cret", t0).await);
+        assert_eq!(checks(&admin), 4);
+        // After REMEMBER the right password costs argon2 again (and is remembered anew).
+        let later = t0 + REMEMBER;
+        assert!(admin.verify_at("admin", "s3cret", later).await);
+        assert_eq!(checks(&admin), 5);
+        assert!(admin.verify_at("admin", "s3cret", later).await);
+        assert_eq!(checks(&admin), 5);
+    }
 }

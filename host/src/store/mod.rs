@@ -241,7 +241,7 @@ impl Store {
         };
         match &self.writer {
             Some(writer) => writer.check_jti(record).await,
-            None => Ok(self.write_batch(&[], &[&record]).await?[0]),
+            None => Ok(self.write_batch(&[], &[&record], &[]).await?.0[0]),
         }
     }
 

@@ -79,7 +79,7 @@ pub enum RefreshState {
 const COLUMNS: &str = "hash, tenant, kind, client_id, subject, scope, family, issued_at, \
      expires_at, revoked, format, claims";
 
-type TokenRow = (
+pub(super) type TokenRow = (
     String,
     String,
     String,
@@ -129,6 +129,17 @@ impl TryFrom<TokenRow> for TokenRecord {
     }
 }
 
+/// One refresh rotation of [`Store::rotate_refresh`], as the group commit carries it.
+#[derive(Debug)]
+pub(super) struct Rotation {
+    pub hash: String,
+    pub tenant: String,
+    pub client_id: String,
+    pub now: i64,
+    /// Stored in the rotated token's family if it was live.
+    pub successors: Vec<TokenRecord>,
+}
+
 /// `INSERT INTO tokens … VALUES ($1, …), …` for `rows` rows of [`COLUMNS`].
 fn insert_sql(rows: usize) -> String {
     const PER_ROW: usize = 12;
@@ -174,20 +185,30 @@ impl Store {
             _ if tokens.is_empty() => Ok(()),
             Some(writer) => writer.insert(tokens.to_vec()).await,
             None => self
-                .write_batch(&tokens.iter().collect::<Vec<_>>(), &[])
+                .write_batch(&tokens.iter().collect::<Vec<_>>(), &[], &[])
                 .await
                 .map(|_| ()),
         }
     }
 
-    /// In one transaction: stores `tokens` with one multi-row `INSERT`, then records each jti
-    /// of `jtis` in order; `true` for each jti seen first (see [`Store::check_and_store_jti`]).
+    /// In one transaction: each rotation of `rotations` (a conditional `UPDATE … RETURNING` of
+    /// its refresh token, see [`Store::rotate_refresh`]); then `tokens` and the successors of
+    /// the rotations that found their token live, in one multi-row `INSERT`; then each jti of
+    /// `jtis` in order. Returns, in order, `true` for each jti seen first (see
+    /// [`Store::check_and_store_jti`]) and each rotated token's row (`None`: not live).
     pub(super) async fn write_batch(
         &self,
         tokens: &[&TokenRecord],
         jtis: &[&JtiRecord],
-    ) -> Result<Vec<bool>, StoreError> {
-        let insert = insert_sql(tokens.len());
+        rotations: &[&Rotation],
+    ) -> Result<(Vec<bool>, Vec<Option<TokenRow>>), StoreError> {
+        let rotate = format!(
+            "UPDATE tokens SET revoked = TRUE \
+             WHERE hash = $1 AND kind = 'refresh' AND tenant = $2 AND client_id = $3 \
+             AND revoked = FALSE AND expires_at > $4 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family = tokens.family) \
+             RETURNING {COLUMNS}"
+        );
         // The distinct jtis in batch order, whether each entry is the first of its key, and one
         // multi-row upsert for them (the oldest `now` of the batch decides what has expired).
         let mut seen = std::collections::HashSet::new();
@@ -221,10 +242,32 @@ impl Store {
             3 * unique.len() + 1
         )
         .expect("writing to a String");
-        let fresh = with_pool!(self, pool => async {
+        let done = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            if !tokens.is_empty() {
-                bind_tokens!(sqlx::query(&insert), tokens)
+            // Rotations first: a live token is revoked by exactly one UPDATE, and its
+            // successors join the batch's INSERT in its family.
+            let mut rotated = Vec::with_capacity(rotations.len());
+            let mut successors = Vec::new();
+            for r in rotations {
+                let row: Option<TokenRow> = sqlx::query_as(&rotate)
+                    .bind(r.hash.as_str())
+                    .bind(r.tenant.as_str())
+                    .bind(r.client_id.as_str())
+                    .bind(r.now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = &row {
+                    successors.extend(r.successors.iter().map(|s| TokenRecord {
+                        family: row.6.clone(),
+                        ..s.clone()
+                    }));
+                }
+                rotated.push(row);
+            }
+            if !tokens.is_empty() || !successors.is_empty() {
+                let insert = insert_sql(tokens.len() + successors.len());
+                let rows = tokens.iter().copied().chain(&successors);
+                bind_tokens!(sqlx::query(&insert), rows)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -243,10 +286,10 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(fresh)
+            Ok::<_, sqlx::Error>((fresh, rotated))
         }
         .await)?;
-        Ok(fresh)
+        Ok(done)
     }
 
     /// The token whose hash is `hash`, whatever its tenant or state; `revoked` is also set when
@@ -295,7 +338,8 @@ impl Store {
     }
 
     /// Refresh rotation, atomic: revokes the live refresh token `hash` and stores its
-    /// `successors` (their `family` set to its family) in one transaction. Of any number of
+    /// `successors` (their `family` set to its family) in one transaction — the group commit's
+    /// ([`super::batch`]), shared with other grants' writes. Of any number of
     /// concurrent callers (on any host) presenting the same token, exactly one gets
     /// [`RefreshState::Live`]: a single conditional `UPDATE … RETURNING` revokes it. A crash
     /// cannot leave a rotated token without successors, so a client that saw no answer may
@@ -313,39 +357,19 @@ impl Store {
         tenant: &str,
         client_id: &str,
         now: i64,
-        successors: &mut [TokenRecord],
+        successors: Vec<TokenRecord>,
     ) -> Result<RefreshState, StoreError> {
-        let rotate = format!(
-            "UPDATE tokens SET revoked = TRUE \
-             WHERE hash = $1 AND kind = 'refresh' AND tenant = $2 AND client_id = $3 \
-             AND revoked = FALSE AND expires_at > $4 \
-             AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family = tokens.family) \
-             RETURNING {COLUMNS}"
-        );
-        let insert = insert_sql(successors.len());
-        let rotated: Option<TokenRow> = with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            let row: Option<TokenRow> = sqlx::query_as(&rotate)
-                .bind(hash)
-                .bind(tenant)
-                .bind(client_id)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            // Not live: the transaction rolls back when dropped, having changed nothing.
-            let Some(row) = row else { return Ok(None) };
-            if !successors.is_empty() {
-                for successor in successors.iter_mut() {
-                    successor.family.clone_from(&row.6);
-                }
-                bind_tokens!(sqlx::query(&insert), successors.iter())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(Some(row))
-        }
-        .await)?;
+        let rotation = Rotation {
+            hash: hash.to_owned(),
+            tenant: tenant.to_owned(),
+            client_id: client_id.to_owned(),
+            now,
+            successors,
+        };
+        let rotated = match &self.writer {
+            Some(writer) => writer.rotate(rotation).await?,
+            None => self.write_batch(&[], &[], &[&rotation]).await?.1.remove(0),
+        };
         match rotated {
             Some(row) => Ok(RefreshState::Live(Box::new(row.try_into()?))),
             None => {
@@ -543,7 +567,7 @@ pub(crate) mod tests {
         }
         assert_eq!(
             store
-                .rotate_refresh("r1", "t", "c", 50, &mut successors)
+                .rotate_refresh("r1", "t", "c", 50, successors.to_vec())
                 .await
                 .expect("rotate"),
             RefreshState::Live(Box::new(revoked(r1.clone())))
@@ -551,10 +575,10 @@ pub(crate) mod tests {
         assert_eq!(store.token("a2").await.expect("a2"), Some(a2.clone()));
         assert_eq!(store.token("r2").await.expect("r2"), Some(r2.clone()));
         // A failed rotation stores nothing.
-        let mut late = [token("a3", "t", "c", TokenKind::Access, "f", 150)];
+        let late = [token("a3", "t", "c", TokenKind::Access, "f", 150)];
         assert_eq!(
             store
-                .rotate_refresh("nope", "t", "c", 50, &mut late)
+                .rotate_refresh("nope", "t", "c", 50, late.to_vec())
                 .await
                 .expect("unknown"),
             RefreshState::Unknown
@@ -565,7 +589,7 @@ pub(crate) mod tests {
         // r1 again: reuse; the whole family goes, other families stay.
         assert_eq!(
             store
-                .rotate_refresh("r1", "t", "c", 60, &mut [])
+                .rotate_refresh("r1", "t", "c", 60, vec![])
                 .await
                 .expect("reuse"),
             RefreshState::Reused
@@ -579,7 +603,7 @@ pub(crate) mod tests {
         assert_eq!(store.token("o").await.expect("o"), Some(other));
         assert_eq!(
             store
-                .rotate_refresh("r2", "t", "c", 60, &mut [])
+                .rotate_refresh("r2", "t", "c", 60, vec![])
                 .await
                 .expect("r2"),
             RefreshState::Reused
@@ -612,7 +636,7 @@ pub(crate) mod tests {
             );
             assert_eq!(
                 store
-                    .rotate_refresh(hash, tenant, client, now, &mut [])
+                    .rotate_refresh(hash, tenant, client, now, vec![])
                     .await
                     .expect("rotate"),
                 want,
@@ -622,7 +646,7 @@ pub(crate) mod tests {
         // None of those touched the token.
         assert!(matches!(
             store
-                .rotate_refresh("r", "t", "c", 99, &mut [])
+                .rotate_refresh("r", "t", "c", 99, vec![])
                 .await
                 .expect("rotate"),
             RefreshState::Live(_)
@@ -635,7 +659,7 @@ pub(crate) mod tests {
             .await
             .expect("insert");
         let outcomes = concurrently(&fx.store, 30, |store, _| async move {
-            store.rotate_refresh("r", "t", "c", 50, &mut []).await
+            store.rotate_refresh("r", "t", "c", 50, vec![]).await
         })
         .await;
         let mut rotated = 0;
@@ -659,14 +683,14 @@ pub(crate) mod tests {
         // its new tokens.
         assert!(matches!(
             store
-                .rotate_refresh("r1", "t", "c", 10, &mut [])
+                .rotate_refresh("r1", "t", "c", 10, vec![])
                 .await
                 .expect("A"),
             RefreshState::Live(_)
         ));
         assert_eq!(
             store
-                .rotate_refresh("r1", "t", "c", 10, &mut [])
+                .rotate_refresh("r1", "t", "c", 10, vec![])
                 .await
                 .expect("B"),
             RefreshState::Reused
@@ -681,7 +705,7 @@ pub(crate) mod tests {
         assert!(store.token("a2").await.expect("a2").expect("a2").revoked);
         assert_eq!(
             store
-                .rotate_refresh("r2", "t", "c", 20, &mut [])
+                .rotate_refresh("r2", "t", "c", 20, vec![])
                 .await
                 .expect("r2"),
             RefreshState::Reused

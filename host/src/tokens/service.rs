@@ -254,7 +254,7 @@ impl TokenService {
                 let tenant = rows[0].tenant.clone();
                 let state = self
                     .store
-                    .rotate_refresh(&hash, &tenant, &client_id, now, &mut rows)
+                    .rotate_refresh(&hash, &tenant, &client_id, now, rows)
                     .await?;
                 if !matches!(state, RefreshState::Live(_)) {
                     return Err(TokenError::Refused(refusal(state, &tenant, &client_id)));
