@@ -1,5 +1,6 @@
 -- wrk script: client_credentials with client_secret_basic. CLIENT_BASIC is the base64 of
--- client_id:client_secret, passed in the environment by load.sh.
+-- client_id:client_secret, passed in the environment by load.sh and run.sh. With STOP_AFTER
+-- set, the (single) wrk thread stops after that many responses.
 wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -12,4 +13,20 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.status + summary.errors.connect + summary.errors.read
       + summary.errors.write + summary.errors.timeout))
+end
+
+local stop_after = tonumber(os.getenv("STOP_AFTER") or "")
+if stop_after ~= nil then
+  local responses = 0
+  response = function()
+    responses = responses + 1
+    if responses == stop_after then
+      -- wrk waits out -d even when its threads have stopped; SIGINT ends the wait and prints
+      -- the summary as at the end of -d. os.execute is system(3), which ignores SIGINT in wrk
+      -- until its shell exits: the kill comes from a background job, a moment later ($PPID of
+      -- that shell, and of its subshell, is wrk).
+      wrk.thread:stop()
+      os.execute("(sleep 0.5; kill -INT $PPID) >/dev/null 2>&1 &")
+    end
+  end
 end
