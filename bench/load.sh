@@ -14,6 +14,8 @@
 #   PERF=1 ./bench/load.sh jwt_bearer    # also samples the server with perf and prints its top
 #                                        # (PERF_SORT=dso for the split by library)
 #   STRACE=1 ./bench/load.sh jwt_bearer  # counts the server's system calls instead
+#   DATABASE=sqlite::memory: ./bench/load.sh   # another single-host database URL (what the
+#                                        # file's writes cost: compare with the default)
 #   POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test HOSTS=2 ./bench/load.sh jwt_bearer
 #                                        # HOSTS servers on one PostgreSQL database (made for the
 #                                        # run on that server, dropped after), one wrk per host
@@ -43,7 +45,7 @@ if [ -n "${POSTGRES_URL:-}" ]; then
 elif [ "$HOSTS" -gt 1 ]; then
   echo "HOSTS > 1 needs POSTGRES_URL (several hosts share one PostgreSQL database)" >&2; exit 2
 else
-  database="sqlite://data/tollgate.db"
+  database="${DATABASE:-sqlite://data/tollgate.db}"
   backend=SQLite
 fi
 if [ "$SCENARIO" != client_credentials ]; then

@@ -13,7 +13,7 @@
 #   fuzz/run.sh SECONDS          each target for SECONDS, however many executions that is
 #   FUZZ_TARGETS="jwt_claims token_form" fuzz/run.sh 30    only some targets
 #
-# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); on a stable toolchain the nightly
+# Needs cargo-fuzz (installed with `cargo install cargo-fuzz --locked` when missing); on a stable toolchain the nightly
 # flags it uses are enabled with RUSTC_BOOTSTRAP=1, as here. Builds go to fuzz/target (the
 # main target dir is untouched; the first build, ASan and coverage instrumented, takes ~20 min
 # on 2 busy cores). Seeds: fuzz/corpus/<target>/ (checked in, only read); what
@@ -31,7 +31,7 @@ else
 fi
 export RUSTC_BOOTSTRAP=1
 fuzz=(cargo fuzz)
-command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 targets="${FUZZ_TARGETS:-$("${fuzz[@]}" list --fuzz-dir fuzz)}"
 "${fuzz[@]}" build --fuzz-dir fuzz
