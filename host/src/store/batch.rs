@@ -1,7 +1,7 @@
 //! Group commit for the writes every grant makes: its tokens, the replay check of its
 //! assertion's `jti`, and the rotation of the refresh token it redeems.
 //!
-//! Concurrent calls queue their work to one writer task, which takes whatever is queued (up to
+//! Concurrent calls queue their work to one writer thread, which takes whatever is queued (up to
 //! [`MAX_ROWS`] token rows) and does it in one transaction — each rotation's conditional
 //! `UPDATE`, then the new tokens (the rotations' successors among them) in one multi-row
 //! `INSERT`, then the jtis in queue order — then answers every caller. On SQLite that also
@@ -12,12 +12,18 @@
 //! whose busy handler sleeps) into a few hundred larger ones; with no load a batch is one call
 //! and costs what a direct write costs.
 //!
+//! The writer is a thread of its own, not a task: for an SQLite file it owns the one
+//! connection that writes ([`super::sqlite_writer`]) and runs each batch on it without a thread
+//! hop per statement; for PostgreSQL (and in-memory SQLite) it runs the batch through the pool
+//! on the runtime it was started from.
+//!
 //! A caller is answered only after its work is committed. Jti checks keep their meaning: each
 //! is the same one-statement upsert as alone, so a jti seen twice in one batch is fresh only
 //! the first time, and hosts sharing a database still decide through its unique key. If a
 //! batch fails, each call in it is retried on its own, so one bad call cannot fail its
 //! neighbours.
 
+use super::sqlite_writer::SqliteWriter;
 use super::tokens::{Rotation, TokenRecord, TokenRow};
 use super::{JtiRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -48,29 +54,73 @@ struct Job {
     done: oneshot::Sender<Result<Answer, StoreError>>,
 }
 
-/// The queue to the writer task.
+/// Where the writer commits its batches.
+pub(super) enum Committer {
+    /// Through this store's pool (a handle without a writer: it writes directly), on the
+    /// runtime of the handle.
+    Pool(Store, tokio::runtime::Handle),
+    /// On the writer's own SQLite connection.
+    Sqlite(SqliteWriter),
+}
+
+impl Committer {
+    /// One batch in one transaction; the answer of each job, in order.
+    fn commit(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
+        let mut tokens = Vec::new();
+        let mut jtis = Vec::new();
+        let mut rotations = Vec::new();
+        for job in batch {
+            match &job.work {
+                Work::Tokens(rows) => tokens.extend(rows.iter()),
+                Work::Jti(jti) => jtis.push(jti),
+                Work::Rotate(rotation) => rotations.push(rotation),
+            }
+        }
+        let (fresh, rotated) = match self {
+            Committer::Pool(store, runtime) => {
+                runtime.block_on(store.write_batch(&tokens, &jtis, &rotations))?
+            }
+            Committer::Sqlite(writer) => writer.write_batch(&tokens, &jtis, &rotations)?,
+        };
+        let (mut fresh, mut rotated) = (fresh.into_iter(), rotated.into_iter());
+        Ok(batch
+            .iter()
+            .map(|job| match job.work {
+                Work::Tokens(_) => Answer::Stored,
+                Work::Jti(_) => Answer::Jti(fresh.next().unwrap_or(false)),
+                Work::Rotate(_) => Answer::Rotated(rotated.next().flatten().map(Box::new)),
+            })
+            .collect())
+    }
+}
+
+/// The queue to the writer thread.
 #[derive(Clone, Debug)]
 pub(super) struct TokenWriter {
     jobs: mpsc::Sender<Job>,
-    /// The writer's own handle, to close its connections at shutdown.
-    store: Box<Store>,
+    /// The writer's own pool, if it has one, to close its connections at shutdown.
+    store: Option<Box<Store>>,
 }
 
 impl TokenWriter {
-    /// Starts the writer for `store` (a handle without a writer: it writes directly). The task
-    /// ends when every [`TokenWriter`] is dropped.
-    pub(super) fn start(store: Store) -> TokenWriter {
+    /// Starts the writer thread. It ends when every [`TokenWriter`] is dropped.
+    pub(super) fn start(committer: Committer) -> std::io::Result<TokenWriter> {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write(store.clone(), queue));
-        TokenWriter {
-            jobs,
-            store: Box::new(store),
-        }
+        let store = match &committer {
+            Committer::Pool(store, _) => Some(Box::new(store.clone())),
+            Committer::Sqlite(_) => None,
+        };
+        std::thread::Builder::new()
+            .name("tollgate-writer".into())
+            .spawn(move || write(committer, queue))?;
+        Ok(TokenWriter { jobs, store })
     }
 
-    /// Closes the writer's connections (a pool of its own for an SQLite file).
+    /// Closes the writer's pool (its SQLite connection closes when the thread ends).
     pub(super) async fn close(&self) {
-        self.store.close().await
+        if let Some(store) = &self.store {
+            store.close().await
+        }
     }
 
     /// Queues `rows` and waits until they are committed.
@@ -109,33 +159,9 @@ fn rows(job: &Job) -> usize {
     }
 }
 
-/// One batch in one transaction; the answer of each job, in order.
-async fn commit(store: &Store, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
-    let mut tokens = Vec::new();
-    let mut jtis = Vec::new();
-    let mut rotations = Vec::new();
-    for job in batch {
-        match &job.work {
-            Work::Tokens(rows) => tokens.extend(rows.iter()),
-            Work::Jti(jti) => jtis.push(jti),
-            Work::Rotate(rotation) => rotations.push(rotation),
-        }
-    }
-    let (fresh, rotated) = store.write_batch(&tokens, &jtis, &rotations).await?;
-    let (mut fresh, mut rotated) = (fresh.into_iter(), rotated.into_iter());
-    Ok(batch
-        .iter()
-        .map(|job| match job.work {
-            Work::Tokens(_) => Answer::Stored,
-            Work::Jti(_) => Answer::Jti(fresh.next().unwrap_or(false)),
-            Work::Rotate(_) => Answer::Rotated(rotated.next().flatten().map(Box::new)),
-        })
-        .collect())
-}
-
-async fn write(store: Store, mut queue: mpsc::Receiver<Job>) {
+fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::new();
-    while let Some(first) = queue.recv().await {
+    while let Some(first) = queue.blocking_recv() {
         let mut size = rows(&first);
         batch.push(first);
         while size < MAX_ROWS {
@@ -147,7 +173,7 @@ async fn write(store: Store, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match commit(&store, &batch).await {
+        match committer.commit(&batch) {
             Ok(answers) => {
                 for (job, answer) in batch.drain(..).zip(answers) {
                     let _ = job.done.send(Ok(answer));
@@ -159,8 +185,8 @@ async fn write(store: Store, mut queue: mpsc::Receiver<Job>) {
             }
             Err(_) => {
                 for job in batch.drain(..) {
-                    let answer = commit(&store, std::slice::from_ref(&job))
-                        .await
+                    let answer = committer
+                        .commit(std::slice::from_ref(&job))
                         .map(|mut a| a.remove(0));
                     let _ = job.done.send(answer);
                 }

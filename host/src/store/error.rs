@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A statement of the SQLite group-commit writer failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The store is shutting down: its group-commit writer has stopped.
     #[error("the database writer has stopped")]
     Closed,

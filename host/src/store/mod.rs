@@ -63,6 +63,7 @@ mod cache;
 mod clients;
 mod idps;
 mod keys;
+mod sqlite_writer;
 mod tokens;
 pub use clients::ClientRecord;
 pub use idps::{IdpRecord, UpdateOutcome};
@@ -141,9 +142,9 @@ impl Store {
     /// A database that cannot be opened yields [`StoreError::Open`], whose message names the
     /// URL (password redacted) and the reason.
     pub async fn open(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
-        let (pool, writer_pool) = if url.starts_with("sqlite:") {
+        let (pool, sqlite_writer) = if url.starts_with("sqlite:") {
             let (pool, writer) = open::sqlite(url, opts).await?;
-            (Pool::Sqlite(pool), writer.map(Pool::Sqlite))
+            (Pool::Sqlite(pool), writer)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Pool::Postgres(open::postgres(url, opts).await?), None)
         } else {
@@ -153,11 +154,19 @@ impl Store {
             ));
         };
         let cache = std::sync::Arc::new(cache::Caches::new(opts.cache_ttl));
-        let writer = batch::TokenWriter::start(Store {
-            pool: writer_pool.unwrap_or_else(|| pool.clone()),
-            cache: cache.clone(),
-            writer: None,
-        });
+        let committer = match sqlite_writer {
+            Some(writer) => batch::Committer::Sqlite(writer),
+            None => batch::Committer::Pool(
+                Store {
+                    pool: pool.clone(),
+                    cache: cache.clone(),
+                    writer: None,
+                },
+                tokio::runtime::Handle::current(),
+            ),
+        };
+        let writer = batch::TokenWriter::start(committer)
+            .map_err(|e| StoreError::open(url, format!("cannot start the writer thread: {e}")))?;
         let store = Store {
             pool,
             cache,

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, PgConnection};
 
+use super::sqlite_writer::SqliteWriter;
 use super::{StoreError, StoreOptions};
 
 /// The SQLite schema, embedded at compile time.
@@ -41,22 +42,22 @@ fn sqlite_is_memory(url: &str) -> bool {
 /// mode checks that at the start of each read), so under load it holds little more than the
 /// pages of one lookup; 16 readers of 2 MiB each were a third of the server's RSS.
 const READER_CACHE_KIB: &str = "-512";
-const WRITER_CACHE_KIB: &str = "-16384";
+const WRITER_CACHE_KIB: i64 = -16384;
 
 /// How often a background task copies the WAL into the database (`PASSIVE`: beside the writer,
 /// never blocking it), and how long the WAL may grow before the writer's own commit
 /// checkpoints it (pages of 4 KiB).
 const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
-const WRITER_CHECKPOINT_PAGES: &str = "2000";
+const WRITER_CHECKPOINT_PAGES: u32 = 2000;
 
-/// The pool, and for a database file a second pool of one connection for the group-commit
-/// writer: SQLite drops a connection's page cache whenever another connection has written, so
-/// a writer that took any pooled connection would re-read its pages for every batch; one
-/// connection of its own keeps them.
+/// The pool, and for a database file the group-commit writer's own connection: SQLite drops a
+/// connection's page cache whenever another connection has written, so a writer that took any
+/// pooled connection would re-read its pages for every batch; one connection of its own keeps
+/// them (and runs on the writer's thread, see [`super::sqlite_writer`]).
 pub(super) async fn sqlite(
     url: &str,
     opts: &StoreOptions,
-) -> Result<(SqlitePool, Option<SqlitePool>), StoreError> {
+) -> Result<(SqlitePool, Option<SqliteWriter>), StoreError> {
     let connect = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::open(url, e))?
         .foreign_keys(true)
@@ -127,19 +128,13 @@ pub(super) async fn sqlite(
     if memory {
         return Ok((pool, None));
     }
-    let writer = SqlitePoolOptions::new()
-        .acquire_timeout(opts.acquire_timeout)
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(
-            connect
-                .pragma("cache_size", WRITER_CACHE_KIB)
-                .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
-        )
-        .await
-        .map_err(|e| StoreError::open(url, e))?;
+    let writer = SqliteWriter::open(
+        connect.get_filename(),
+        SQLITE_BUSY_TIMEOUT,
+        WRITER_CHECKPOINT_PAGES,
+        WRITER_CACHE_KIB,
+    )
+    .map_err(|e| StoreError::open(url, e))?;
     tokio::spawn(background_checkpoints(pool.clone()));
     Ok((pool, Some(writer)))
 }

@@ -140,44 +140,18 @@ pub(super) struct Rotation {
     pub successors: Vec<TokenRecord>,
 }
 
-/// Bind parameters per token row: one per column of [`COLUMNS`].
-const PER_ROW: usize = 12;
-
 /// `INSERT INTO tokens … VALUES ($1, …), …` for `rows` rows of [`COLUMNS`].
-fn insert_sql(rows: usize) -> String {
-    insert_sql_after(rows, 0)
-}
-
-/// [`insert_sql`] whose parameters are numbered from `$after + 1`.
-fn insert_sql_after(rows: usize, after: usize) -> String {
+pub(super) fn insert_sql(rows: usize) -> String {
+    const PER_ROW: usize = 12;
     let mut insert = format!("INSERT INTO tokens ({COLUMNS}) VALUES ");
     for row in 0..rows {
         insert.push_str(if row == 0 { "(" } else { ", (" });
         for col in 1..=PER_ROW {
             let sep = if col == PER_ROW { ")" } else { ", " };
-            write!(insert, "${}{sep}", after + row * PER_ROW + col).expect("writing to a String");
+            write!(insert, "${}{sep}", row * PER_ROW + col).expect("writing to a String");
         }
     }
     insert
-}
-
-/// The jti upsert of [`Store::write_batch`] for `n` distinct jtis, parameters from
-/// `$after + 1`: `(scope, jti, exp)` each, then the batch's `now`.
-fn jti_upsert_sql(n: usize, after: usize) -> String {
-    let mut upsert = String::from("INSERT INTO jti (scope, jti, exp) VALUES ");
-    for i in 0..n {
-        let sep = if i == 0 { "" } else { ", " };
-        let p = after + 3 * i;
-        write!(upsert, "{sep}(${}, ${}, ${})", p + 1, p + 2, p + 3).expect("writing to a String");
-    }
-    write!(
-        upsert,
-        " ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < ${} \
-         RETURNING scope, jti",
-        after + 3 * n + 1
-    )
-    .expect("writing to a String");
-    upsert
 }
 
 /// Binds the [`COLUMNS`] of each token of `$tokens` to `$query` (of [`insert_sql`]).
@@ -203,53 +177,16 @@ macro_rules! bind_tokens {
     }};
 }
 
-/// A batch without rotations on SQLite, as one query of several statements — `BEGIN
-/// IMMEDIATE`, the token `INSERT`, the jti upsert, `COMMIT` — so that it is one trip to the
-/// thread sqlx runs the connection on instead of one per statement. Under load those trips,
-/// each a thread wake-up on both sides, were half of a commit's time, and the group-commit
-/// writer is what every grant waits for. (`$N` parameters are numbered across the statements;
-/// PostgreSQL's extended protocol takes one statement per query, so it keeps the transaction
-/// of [`Store::write_batch`].) Returns the `(scope, jti)` the upsert stored. After a failure the
-/// transaction is rolled back, or the connection dropped if even that fails.
-async fn sqlite_one_trip(
-    pool: &sqlx::SqlitePool,
-    tokens: &[&TokenRecord],
-    jtis: &[&JtiRecord],
-    now: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let mut sql = String::from("BEGIN IMMEDIATE; ");
-    if !tokens.is_empty() {
-        sql.push_str(&insert_sql(tokens.len()));
-        sql.push_str("; ");
-    }
-    if !jtis.is_empty() {
-        sql.push_str(&jti_upsert_sql(jtis.len(), PER_ROW * tokens.len()));
-        sql.push_str("; ");
-    }
-    sql.push_str("COMMIT");
-    let mut query = bind_tokens!(
-        sqlx::query_as::<_, (String, String)>(&sql),
-        tokens.iter().copied()
-    );
-    for j in jtis {
-        query = query
-            .bind(j.scope.as_str())
-            .bind(j.jti.as_str())
-            .bind(j.exp);
-    }
-    if !jtis.is_empty() {
-        query = query.bind(now);
-    }
-    let mut conn = pool.acquire().await?;
-    match query.fetch_all(&mut *conn).await {
-        Ok(stored) => Ok(stored),
-        Err(e) => {
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                conn.close_on_drop();
-            }
-            Err(e)
-        }
-    }
+/// Revokes the live refresh token `$1` of tenant `$2` and client `$3` at time `$4`, returning
+/// its row (see [`Store::rotate_refresh`]); no row when it was not live.
+pub(super) fn rotate_sql() -> String {
+    format!(
+        "UPDATE tokens SET revoked = TRUE \
+         WHERE hash = $1 AND kind = 'refresh' AND tenant = $2 AND client_id = $3 \
+         AND revoked = FALSE AND expires_at > $4 \
+         AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family = tokens.family) \
+         RETURNING {COLUMNS}"
+    )
 }
 
 impl Store {
@@ -277,13 +214,7 @@ impl Store {
         jtis: &[&JtiRecord],
         rotations: &[&Rotation],
     ) -> Result<(Vec<bool>, Vec<Option<TokenRow>>), StoreError> {
-        let rotate = format!(
-            "UPDATE tokens SET revoked = TRUE \
-             WHERE hash = $1 AND kind = 'refresh' AND tenant = $2 AND client_id = $3 \
-             AND revoked = FALSE AND expires_at > $4 \
-             AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family = tokens.family) \
-             RETURNING {COLUMNS}"
-        );
+        let rotate = rotate_sql();
         // The distinct jtis in batch order, whether each entry is the first of its key, and one
         // multi-row upsert for them (the oldest `now` of the batch decides what has expired).
         let mut seen = std::collections::HashSet::new();
@@ -298,20 +229,25 @@ impl Store {
             .map(|(j, _)| *j)
             .collect();
         let now = jtis.iter().map(|j| j.now).min().unwrap_or(0);
-        // `true` for each jti of `jtis` that the upsert reports `stored` (new, or replacing an
-        // expired row). A jti twice in one batch goes in once: the repeat is a replay.
-        let fresh_of = |stored: Vec<(String, String)>| {
-            let stored: std::collections::HashSet<(String, String)> = stored.into_iter().collect();
-            jtis.iter()
-                .zip(&first)
-                .map(|(j, first)| *first && stored.contains(&(j.scope.clone(), j.jti.clone())))
-                .collect::<Vec<bool>>()
-        };
-        if let (Pool::Sqlite(pool), true) = (&self.pool, rotations.is_empty()) {
-            let stored = sqlite_one_trip(pool, tokens, &unique, now).await?;
-            return Ok((fresh_of(stored), Vec::new()));
+        let mut upsert = String::from("INSERT INTO jti (scope, jti, exp) VALUES ");
+        for i in 0..unique.len() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                upsert,
+                "{sep}(${}, ${}, ${})",
+                3 * i + 1,
+                3 * i + 2,
+                3 * i + 3
+            )
+            .expect("writing to a String");
         }
-        let upsert = jti_upsert_sql(unique.len(), 0);
+        write!(
+            upsert,
+            " ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < ${} \
+             RETURNING scope, jti",
+            3 * unique.len() + 1
+        )
+        .expect("writing to a String");
         let done = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             // Rotations first: a live token is revoked by exactly one UPDATE, and its
@@ -341,16 +277,20 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            // All jtis in one statement; RETURNING names those stored.
-            let mut stored = Vec::new();
+            // All jtis in one statement; RETURNING names those stored (new, or replacing an
+            // expired row). A jti twice in one batch goes in once: the repeat is a replay.
+            let mut fresh = vec![false; jtis.len()];
             if !unique.is_empty() {
                 let mut query = sqlx::query_as::<_, (String, String)>(&upsert);
                 for j in &unique {
                     query = query.bind(j.scope.as_str()).bind(j.jti.as_str()).bind(j.exp);
                 }
-                stored = query.bind(now).fetch_all(&mut *tx).await?;
+                let stored: std::collections::HashSet<(String, String)> =
+                    query.bind(now).fetch_all(&mut *tx).await?.into_iter().collect();
+                for (i, j) in jtis.iter().enumerate() {
+                    fresh[i] = first[i] && stored.contains(&(j.scope.clone(), j.jti.clone()));
+                }
             }
-            let fresh = fresh_of(stored);
             tx.commit().await?;
             Ok::<_, sqlx::Error>((fresh, rotated))
         }

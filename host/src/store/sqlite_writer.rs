@@ -1,0 +1,135 @@
+//! The group-commit writer's connection to an SQLite file: synchronous, on the writer's own
+//! thread ([`super::batch`]).
+//!
+//! Why not sqlx here: sqlx runs each SQLite connection on a thread of its own and every
+//! statement is a message to that thread and an answer back — two thread wake-ups per
+//! statement, which on a loaded machine cost more than the statement. Every grant waits for
+//! the writer's commit, so that latency was the bound on grants per second: the writer was
+//! "busy" all the time while its SQLite thread worked half of it and the CPUs idled. Here the
+//! writer thread is the connection's thread; a batch is one transaction of prepared statements
+//! (cached) run back to back. Everything else — reads, migrations, PostgreSQL — stays on sqlx;
+//! the statements are the SQL of [`super::Store::write_batch`], one row per execution.
+
+use super::clients::to_json;
+use super::tokens::{insert_sql, rotate_sql, Rotation, TokenRecord, TokenRow};
+use super::JtiRecord;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+/// One jti of a batch (see [`super::Store::check_and_store_jti`]): stored when new or when the
+/// row it meets has expired (`exp < now`); one changed row means fresh.
+const JTI_SQL: &str = "INSERT INTO jti (scope, jti, exp) VALUES ($1, $2, $3) \
+     ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $4";
+
+/// The writer's connection.
+pub(super) struct SqliteWriter {
+    conn: Connection,
+    /// `INSERT INTO tokens` of one row.
+    insert: String,
+    /// [`rotate_sql`].
+    rotate: String,
+}
+
+impl SqliteWriter {
+    /// Opens the (already migrated) database file with the writer's settings: WAL,
+    /// synchronous=NORMAL, a 16 MiB page cache, and the writer's checkpoint threshold.
+    pub(super) fn open(
+        path: &Path,
+        busy_timeout: std::time::Duration,
+        checkpoint_pages: u32,
+        cache_kib: i64,
+    ) -> Result<SqliteWriter, rusqlite::Error> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864; \
+             PRAGMA cache_size = {cache_kib}; PRAGMA wal_autocheckpoint = {checkpoint_pages};"
+        ))?;
+        Ok(SqliteWriter {
+            conn,
+            insert: insert_sql(1),
+            rotate: rotate_sql(),
+        })
+    }
+
+    /// [`super::Store::write_batch`] on this connection: the rotations, then the tokens and
+    /// the successors of the rotations that found their token live, then each jti in order —
+    /// one transaction, all or nothing.
+    pub(super) fn write_batch(
+        &mut self,
+        tokens: &[&TokenRecord],
+        jtis: &[&JtiRecord],
+        rotations: &[&Rotation],
+    ) -> Result<(Vec<bool>, Vec<Option<TokenRow>>), rusqlite::Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut rotated = Vec::with_capacity(rotations.len());
+        let mut successors = Vec::new();
+        if !rotations.is_empty() {
+            let mut rotate = tx.prepare_cached(&self.rotate)?;
+            for r in rotations {
+                let row = rotate
+                    .query_row(params![r.hash, r.tenant, r.client_id, r.now], token_row)
+                    .optional()?;
+                if let Some(row) = &row {
+                    successors.extend(r.successors.iter().map(|s| TokenRecord {
+                        family: row.6.clone(),
+                        ..s.clone()
+                    }));
+                }
+                rotated.push(row);
+            }
+        }
+        if !tokens.is_empty() || !successors.is_empty() {
+            let mut insert = tx.prepare_cached(&self.insert)?;
+            for t in tokens.iter().copied().chain(&successors) {
+                insert.execute(params![
+                    t.hash,
+                    t.tenant,
+                    t.kind.as_str(),
+                    t.client_id,
+                    t.subject,
+                    t.scope,
+                    t.family,
+                    t.issued_at,
+                    t.expires_at,
+                    t.revoked,
+                    t.format,
+                    to_json(&t.claims),
+                ])?;
+            }
+        }
+        let mut fresh = Vec::with_capacity(jtis.len());
+        if !jtis.is_empty() {
+            let mut upsert = tx.prepare_cached(JTI_SQL)?;
+            for j in jtis {
+                fresh.push(upsert.execute(params![j.scope, j.jti, j.exp, j.now])? == 1);
+            }
+        }
+        tx.commit()?;
+        Ok((fresh, rotated))
+    }
+}
+
+/// A row of [`rotate_sql`]'s `RETURNING`.
+fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+    ))
+}
