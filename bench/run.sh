@@ -315,7 +315,7 @@ if [ "$tg_fetches" -lt "$tg_uris" ] || [ "$tg_fetches" -gt $(( tg_uris * (1 + el
   echo "  WARNING: expected one fetch per JWKS URI (and per 300 s), not $tg_fetches"; failed=1
 fi
 [ -z "$PEER" ] || echo "JWKS fetches (peer: jose's remote JWKS set per IdP, oidc-provider's per client): $peer_fetches"
-[ "$SCALE" -eq 0 ] || echo "SCALE: $SCALE clients and $SCALE IdPs registered in ${scale_seconds}s through the admin API (argon2 per request)"
+[ "$SCALE" -eq 0 ] || echo "SCALE: $SCALE clients and $SCALE IdPs registered in ${scale_seconds}s through the admin API"
 for s in $SCENARIOS; do
   for t in tollgate ${PEER:+peer}; do
     k="$t/$s"

@@ -12,10 +12,10 @@
 //! whose busy handler sleeps) into a few hundred larger ones; with no load a batch is one call
 //! and costs what a direct write costs.
 //!
-//! The writer is a thread of its own, not a task: for an SQLite file it owns the one
-//! connection that writes ([`super::sqlite_writer`]) and runs each batch on it without a thread
-//! hop per statement; for PostgreSQL (and in-memory SQLite) it runs the batch through the pool
-//! on the runtime it was started from.
+//! For an SQLite file the writer is a thread of its own that owns the one connection that
+//! writes ([`super::sqlite_writer`]) and runs each batch on it without a thread hop per
+//! statement; for PostgreSQL (and in-memory SQLite) it is a task that runs the batch through
+//! the pool. Both run the same loop ([`write`]).
 //!
 //! A caller is answered only after its work is committed. Jti checks keep their meaning: each
 //! is the same one-statement upsert as alone, so a jti seen twice in one batch is fresh only
@@ -56,16 +56,15 @@ struct Job {
 
 /// Where the writer commits its batches.
 pub(super) enum Committer {
-    /// Through this store's pool (a handle without a writer: it writes directly), on the
-    /// runtime of the handle.
-    Pool(Store, tokio::runtime::Handle),
+    /// Through this store's pool (a handle without a writer: it writes directly).
+    Pool(Store),
     /// On the writer's own SQLite connection.
     Sqlite(SqliteWriter),
 }
 
 impl Committer {
     /// One batch in one transaction; the answer of each job, in order.
-    fn commit(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
+    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
         let mut tokens = Vec::new();
         let mut jtis = Vec::new();
         let mut rotations = Vec::new();
@@ -77,9 +76,7 @@ impl Committer {
             }
         }
         let (fresh, rotated) = match self {
-            Committer::Pool(store, runtime) => {
-                runtime.block_on(store.write_batch(&tokens, &jtis, &rotations))?
-            }
+            Committer::Pool(store) => store.write_batch(&tokens, &jtis, &rotations).await?,
             Committer::Sqlite(writer) => writer.write_batch(&tokens, &jtis, &rotations)?,
         };
         let (mut fresh, mut rotated) = (fresh.into_iter(), rotated.into_iter());
@@ -94,7 +91,7 @@ impl Committer {
     }
 }
 
-/// The queue to the writer thread.
+/// The queue to the writer.
 #[derive(Clone, Debug)]
 pub(super) struct TokenWriter {
     jobs: mpsc::Sender<Job>,
@@ -103,16 +100,24 @@ pub(super) struct TokenWriter {
 }
 
 impl TokenWriter {
-    /// Starts the writer thread. It ends when every [`TokenWriter`] is dropped.
+    /// Starts the writer: a task on the current runtime, or for SQLite's own connection a
+    /// thread (whose SQLite calls block it, which a runtime worker must not be). It ends when
+    /// every [`TokenWriter`] is dropped.
     pub(super) fn start(committer: Committer) -> std::io::Result<TokenWriter> {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let store = match &committer {
-            Committer::Pool(store, _) => Some(Box::new(store.clone())),
-            Committer::Sqlite(_) => None,
+        let store = match committer {
+            Committer::Pool(ref store) => {
+                let store = Box::new(store.clone());
+                tokio::spawn(write(committer, queue));
+                Some(store)
+            }
+            Committer::Sqlite(_) => {
+                std::thread::Builder::new()
+                    .name("tollgate-writer".into())
+                    .spawn(move || futures::executor::block_on(write(committer, queue)))?;
+                None
+            }
         };
-        std::thread::Builder::new()
-            .name("tollgate-writer".into())
-            .spawn(move || write(committer, queue))?;
         Ok(TokenWriter { jobs, store })
     }
 
@@ -159,9 +164,9 @@ fn rows(job: &Job) -> usize {
     }
 }
 
-fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
+async fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::new();
-    while let Some(first) = queue.blocking_recv() {
+    while let Some(first) = queue.recv().await {
         let mut size = rows(&first);
         batch.push(first);
         while size < MAX_ROWS {
@@ -173,7 +178,7 @@ fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match committer.commit(&batch) {
+        match committer.commit(&batch).await {
             Ok(answers) => {
                 for (job, answer) in batch.drain(..).zip(answers) {
                     let _ = job.done.send(Ok(answer));
@@ -187,6 +192,7 @@ fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
                 for job in batch.drain(..) {
                     let answer = committer
                         .commit(std::slice::from_ref(&job))
+                        .await
                         .map(|mut a| a.remove(0));
                     let _ = job.done.send(answer);
                 }

@@ -156,14 +156,11 @@ impl Store {
         let cache = std::sync::Arc::new(cache::Caches::new(opts.cache_ttl));
         let committer = match sqlite_writer {
             Some(writer) => batch::Committer::Sqlite(writer),
-            None => batch::Committer::Pool(
-                Store {
-                    pool: pool.clone(),
-                    cache: cache.clone(),
-                    writer: None,
-                },
-                tokio::runtime::Handle::current(),
-            ),
+            None => batch::Committer::Pool(Store {
+                pool: pool.clone(),
+                cache: cache.clone(),
+                writer: None,
+            }),
         };
         let writer = batch::TokenWriter::start(committer)
             .map_err(|e| StoreError::open(url, format!("cannot start the writer thread: {e}")))?;
