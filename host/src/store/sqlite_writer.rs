@@ -77,10 +77,7 @@ impl SqliteWriter {
                     .query_row(params![r.hash, r.tenant, r.client_id, r.now], token_row)
                     .optional()?;
                 if let Some(row) = &row {
-                    successors.extend(r.successors.iter().map(|s| TokenRecord {
-                        family: row.6.clone(),
-                        ..s.clone()
-                    }));
+                    successors.extend(r.successors_of(row));
                 }
                 rotated.push(row);
             }

@@ -140,6 +140,20 @@ pub(super) struct Rotation {
     pub successors: Vec<TokenRecord>,
 }
 
+impl Rotation {
+    /// The successors to store when the rotation found its token live: in the family of the
+    /// token's `row`.
+    pub(super) fn successors_of<'a>(
+        &'a self,
+        row: &'a TokenRow,
+    ) -> impl Iterator<Item = TokenRecord> + 'a {
+        self.successors.iter().map(|s| TokenRecord {
+            family: row.6.clone(),
+            ..s.clone()
+        })
+    }
+}
+
 /// `INSERT INTO tokens … VALUES ($1, …), …` for `rows` rows of [`COLUMNS`].
 pub(super) fn insert_sql(rows: usize) -> String {
     const PER_ROW: usize = 12;
@@ -263,10 +277,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 if let Some(row) = &row {
-                    successors.extend(r.successors.iter().map(|s| TokenRecord {
-                        family: row.6.clone(),
-                        ..s.clone()
-                    }));
+                    successors.extend(r.successors_of(row));
                 }
                 rotated.push(row);
             }
