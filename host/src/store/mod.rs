@@ -12,7 +12,9 @@
 //!   placeholders (sqlx's SQLite driver takes them too) and `INSERT … ON CONFLICT … DO …`
 //!   (SQLite ≥ 3.24, PostgreSQL ≥ 9.5). The pool is an enum and the `with_pool!` macro expands
 //!   the same query once per variant, so each backend still gets its own typed driver — no
-//!   `sqlx::Any` and its lowest-common-denominator type mapping.
+//!   `sqlx::Any` and its lowest-common-denominator type mapping. One exception, for speed:
+//!   the group commit's writes to an SQLite file run on a connection of their own
+//!   ([`sqlite_writer`], rusqlite), with the same SQL one row at a time.
 //! * **Migrations per backend.** DDL is where the dialects really differ (identity columns,
 //!   `WITHOUT ROWID`), so `migrations/sqlite/` and `migrations/postgres/` hold one numbered file
 //!   per migration each (`0001_init.sql`, `0002_…`), embedded into the binary and applied by
