@@ -1,7 +1,7 @@
 //! Group commit for the writes every grant makes: its tokens, the replay check of its
 //! assertion's `jti`, and the rotation of the refresh token it redeems.
 //!
-//! Concurrent calls queue their work to one writer thread, which takes whatever is queued (up to
+//! Concurrent calls queue their work to one writer, which takes whatever is queued (up to
 //! [`MAX_ROWS`] token rows) and does it in one transaction — each rotation's conditional
 //! `UPDATE`, then the new tokens (the rotations' successors among them) in one multi-row
 //! `INSERT`, then the jtis in queue order — then answers every caller. On SQLite that also

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, PgConnection};
 
 use super::sqlite_writer::SqliteWriter;
@@ -42,13 +40,24 @@ fn sqlite_is_memory(url: &str) -> bool {
 /// mode checks that at the start of each read), so under load it holds little more than the
 /// pages of one lookup; 16 readers of 2 MiB each were a third of the server's RSS.
 const READER_CACHE_KIB: &str = "-512";
-const WRITER_CACHE_KIB: i64 = -16384;
+const WRITER_CACHE_KIB: &str = "-16384";
+
+/// What every connection to a database file is set to, the pool's and the writer's alike.
+const FILE_PRAGMAS: [(&str, &str); 5] = [
+    ("foreign_keys", "ON"),
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("journal_size_limit", "67108864"),
+    // Statement journals (a multi-row statement inside a transaction keeps one) in memory,
+    // not in a temporary file created and deleted for every batch.
+    ("temp_store", "memory"),
+];
 
 /// How often a background task copies the WAL into the database (`PASSIVE`: beside the writer,
 /// never blocking it), and how long the WAL may grow before the writer's own commit
 /// checkpoints it (pages of 4 KiB).
 const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
-const WRITER_CHECKPOINT_PAGES: u32 = 2000;
+const WRITER_CHECKPOINT_PAGES: &str = "2000";
 
 /// The pool, and for a database file the group-commit writer's own connection: SQLite drops a
 /// connection's page cache whenever another connection has written, so a writer that took any
@@ -102,18 +111,15 @@ pub(super) async fn sqlite(
         // background checkpoint alone let the WAL grow to 15 GB after a million tokens). The
         // other connections never checkpoint on their own. After a WAL restart the file is cut
         // back to `journal_size_limit`; under load it stays near 9 MB.
-        let connect = connect
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+        let connect = FILE_PRAGMAS
+            .iter()
+            .fold(connect.create_if_missing(true), |c, (name, value)| {
+                c.pragma(*name, *value)
+            })
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", "67108864")
             // Readers look up a few hot rows (clients, IdPs, a token): a small page cache
             // each, since a pool holds up to `max_connections` of them; the writer's is larger.
-            .pragma("cache_size", READER_CACHE_KIB)
-            // Statement journals (a multi-row statement inside a transaction keeps one) in
-            // memory, not in a temporary file created and deleted for every batch.
-            .pragma("temp_store", "memory");
+            .pragma("cache_size", READER_CACHE_KIB);
         (
             connect,
             pool_opts.max_connections(opts.max_connections.max(1)),
@@ -128,13 +134,12 @@ pub(super) async fn sqlite(
     if memory {
         return Ok((pool, None));
     }
-    let writer = SqliteWriter::open(
-        connect.get_filename(),
-        SQLITE_BUSY_TIMEOUT,
-        WRITER_CHECKPOINT_PAGES,
-        WRITER_CACHE_KIB,
-    )
-    .map_err(|e| StoreError::open(url, e))?;
+    let writer_pragmas = FILE_PRAGMAS.into_iter().chain([
+        ("cache_size", WRITER_CACHE_KIB),
+        ("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
+    ]);
+    let writer = SqliteWriter::open(connect.get_filename(), SQLITE_BUSY_TIMEOUT, writer_pragmas)
+        .map_err(|e| StoreError::open(url, e))?;
     tokio::spawn(background_checkpoints(pool.clone()));
     Ok((pool, Some(writer)))
 }

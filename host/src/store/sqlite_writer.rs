@@ -31,24 +31,23 @@ pub(super) struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Opens the (already migrated) database file with the writer's settings: WAL,
-    /// synchronous=NORMAL, a 16 MiB page cache, and the writer's checkpoint threshold.
-    pub(super) fn open(
+    /// Opens the (already migrated) database file with `pragmas` (`open.rs` owns the
+    /// settings of every connection to the file).
+    pub(super) fn open<'a>(
         path: &Path,
         busy_timeout: std::time::Duration,
-        checkpoint_pages: u32,
-        cache_kib: i64,
+        pragmas: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<SqliteWriter, rusqlite::Error> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(busy_timeout)?;
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864; \
-             PRAGMA cache_size = {cache_kib}; PRAGMA wal_autocheckpoint = {checkpoint_pages};"
-        ))?;
+        let pragmas: String = pragmas
+            .into_iter()
+            .map(|(name, value)| format!("PRAGMA {name} = {value};"))
+            .collect();
+        conn.execute_batch(&pragmas)?;
         Ok(SqliteWriter {
             conn,
             insert: insert_sql(1),
@@ -129,4 +128,46 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         row.get(10)?,
         row.get(11)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pragmas_it_is_given_are_in_force() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        Connection::open(&path).expect("create the file");
+        let writer = SqliteWriter::open(
+            &path,
+            std::time::Duration::from_secs(1),
+            [
+                ("journal_mode", "WAL"),
+                ("synchronous", "NORMAL"),
+                ("cache_size", "-16384"),
+                ("wal_autocheckpoint", "2000"),
+                ("temp_store", "memory"),
+            ],
+        )
+        .expect("open");
+        let get = |name: &str| -> String {
+            writer
+                .conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| {
+                    row.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+                .expect("pragma")
+        };
+        assert_eq!(get("journal_mode"), "wal");
+        assert_eq!(get("synchronous"), "1");
+        assert_eq!(get("cache_size"), "-16384");
+        assert_eq!(get("wal_autocheckpoint"), "2000");
+        assert_eq!(get("temp_store"), "2");
+    }
 }
