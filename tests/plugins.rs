@@ -108,7 +108,8 @@ async fn the_out_of_tree_api_key_authenticator_works_through_the_abi() {
         client,
         AuthenticatedClient {
             client_id: "svc-b".into(),
-            auth_method: "api_key".into()
+            auth_method: "api_key".into(),
+            jti: None,
         }
     );
 
@@ -212,6 +213,7 @@ async fn a_panic_in_a_plugin_is_server_error_and_the_next_call_works() {
     let client = AuthenticatedClient {
         client_id: "c1".into(),
         auth_method: "client_secret_basic".into(),
+        jti: None,
     };
     let mut request = TokenRequest {
         tenant: "carbon.super".into(),

@@ -345,14 +345,17 @@ async fn the_listener_and_its_order_id_decide() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_key_jwt_client_uses_the_jwt_bearer_and_refresh_grants_too() {
-    let env = start_with(
-        &identity(
-            true,
-            899,
-            r#"    <EventListener name="org.wso2.carbon.identity.oauth2.grant.jwt.JWTBearerGrantHandler" orderId="100" enable="true"/>"#,
-        ),
-        "",
+    // Without the authenticator's cache, so that every replay is the host's to refuse.
+    let identity = identity(
+        true,
+        899,
+        r#"    <EventListener name="org.wso2.carbon.identity.oauth2.grant.jwt.JWTBearerGrantHandler" orderId="100" enable="true"/>"#,
+    )
+    .replace(
+        r#"<Cache name="PrivateKeyJWT" enable="true""#,
+        r#"<Cache name="PrivateKeyJWT" enable="false""#,
     );
+    let env = start_with(&identity, "");
     let (client_key, idp_key) = (ec256("c"), ed25519("i"));
     let jwks = JwksServer::start(Answer::Status(404)).await;
     jwks.serve(&[&idp_key.jwk], &[]);
@@ -411,16 +414,38 @@ async fn a_private_key_jwt_client_uses_the_jwt_bearer_and_refresh_grants_too() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    // client_credentials is not among its grants.
-    let (status, body) = token(
-        &env.api,
-        None,
-        &sign(&client_key, Some("c"), &claims(client_id, "c3")),
-    )
-    .await;
+    let rotated = body["refresh_token"].as_str().unwrap().to_string();
+    let refresh_with = |token: String, jti: &'static str| {
+        let assertion = sign(&client_key, Some("c"), &claims(client_id, jti));
+        let api = &env.api;
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion.as_str()),
+            ];
+            api.token(None, None, &form).await
+        }
+    };
+    // A replayed client assertion never reaches the grant: presenting the rotated-away
+    // refresh token with it would revoke the family (reuse detection) if it did.
+    let (status, body) = refresh_with(refresh.to_string(), "c2").await;
+    invalid_client(status, &body, "already used");
+    let (status, body) = refresh_with(rotated, "c4").await;
+    assert_eq!(status, 200, "the family is intact: {body}");
+
+    // client_credentials is not among its grants; the assertion is spent all the same, and
+    // replaying one is answered first.
+    let c3 = sign(&client_key, Some("c"), &claims(client_id, "c3"));
+    let (status, body) = token(&env.api, None, &c3).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("unauthorized_client")),
         "{body}"
     );
+    let (status, body) = token(&env.api, None, &c3).await;
+    invalid_client(status, &body, "already used");
+    let (status, body) = refresh_with("no-such-token".into(), "c3").await;
+    invalid_client(status, &body, "already used");
 }

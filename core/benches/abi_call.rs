@@ -27,6 +27,7 @@ impl ClientAuthenticator for HeaderAuth {
             Some("k") => Ok(AuthenticatedClient {
                 client_id: "svc-a".into(),
                 auth_method: "api_key".into(),
+                jti: None,
             }),
             _ => Err(OAuthError::invalid_client("unknown API key")),
         }

@@ -19,6 +19,11 @@ pub struct Grant {
     /// RFC 9700 §4.14). `None` starts a new family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeems: Option<String>,
+    /// The assertion's `jti`, for the host to record with the tokens (see
+    /// [`crate::SingleUse`]); if it was already used, the request fails with `invalid_grant`
+    /// "the assertion was already used (jti)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<crate::SingleUse>,
     /// Extra claims for a JWT access token (e.g. the identity provider that vouched for `sub`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub claims: serde_json::Map<String, serde_json::Value>,

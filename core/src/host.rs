@@ -62,7 +62,10 @@ pub trait HostServices: Send + Sync {
     async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError>;
 
     /// Records `jti` in `scope` until `exp` (unix seconds). `Ok(true)`: first use; `Ok(false)`: a
-    /// replay of an unexpired one. Atomic across every host on the database.
+    /// replay of an unexpired one. Atomic across every host on the database. It is a write of
+    /// its own, committed before it answers; a component that only needs the answer to decide
+    /// the request returns a [`crate::SingleUse`] instead, which the host records with the
+    /// request's tokens.
     async fn check_and_store_jti(
         &self,
         scope: &str,

@@ -40,7 +40,7 @@ mod request;
 pub mod sdk;
 
 pub use async_trait::async_trait;
-pub use client::AuthenticatedClient;
+pub use client::{AuthenticatedClient, SingleUse};
 pub use component::{
     CacheSettings, ClientAuthenticator, Component, ComponentContext, ComponentInfo, ComponentKind,
     GrantHandler, HostSettings, JwtValidator, PropertySpec,

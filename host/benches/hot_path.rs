@@ -116,6 +116,7 @@ fn storage(c: &mut Criterion) {
         format: TokenFormat::Opaque,
         claims: Default::default(),
         redeems: None,
+        jtis: Vec::new(),
     };
     let mut group = c.benchmark_group("token_mint_and_store");
     group.sample_size(30);

@@ -138,6 +138,7 @@ impl GrantHandler for Probe {
             scopes: request.scopes().into_iter().map(String::from).collect(),
             refresh_token: true,
             redeems: None,
+            jti: None,
             claims,
         })
     }
@@ -199,6 +200,7 @@ async fn every_call_and_host_service_crosses_the_abi() {
     let client = AuthenticatedClient {
         client_id: "c1".into(),
         auth_method: "client_secret_basic".into(),
+        jti: None,
     };
     assert_eq!(h.validate_request(&request(Some("good"))), Ok(()));
     assert_eq!(
@@ -228,6 +230,7 @@ async fn a_panic_becomes_server_error_and_the_next_call_works() {
     let client = AuthenticatedClient {
         client_id: "c1".into(),
         auth_method: "m".into(),
+        jti: None,
     };
     let err = h
         .handle(&request(Some("panic")), &client)

@@ -80,6 +80,7 @@ impl ClientAuthenticator for ApiKeyAuthenticator {
             Some(client_id) => Ok(AuthenticatedClient {
                 client_id: client_id.clone(),
                 auth_method: "api_key".into(),
+                jti: None,
             }),
             None => Err(OAuthError::invalid_client("unknown API key")),
         }

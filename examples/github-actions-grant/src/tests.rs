@@ -91,6 +91,7 @@ fn client() -> AuthenticatedClient {
     AuthenticatedClient {
         client_id: "ci".into(),
         auth_method: "client_secret_basic".into(),
+        jti: None,
     }
 }
 

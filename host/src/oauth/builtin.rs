@@ -129,6 +129,7 @@ impl ClientAuthenticator for SecretAuthenticator {
             Some(_) if matches && stored.is_some() => Ok(AuthenticatedClient {
                 client_id,
                 auth_method: self.method().to_string(),
+                jti: None,
             }),
             _ => Err(OAuthError::invalid_client("client authentication failed")),
         }
@@ -201,6 +202,7 @@ impl GrantHandler for RefreshToken {
             refresh_token: true,
             redeems: Some(old.hash),
             claims,
+            jti: None,
         })
     }
 }

@@ -7,15 +7,17 @@
 //! grant (`invalid_grant`); then minting.
 
 use super::exchange::{Request, Response};
-use super::{basic, form, OAuth};
+use super::{basic, builtin, form, OAuth};
 use crate::config::deployment::TokenFormat;
 use crate::plugins::Active;
 use crate::store::ClientRecord;
-use crate::tokens::{Issue, Issued, TokenError};
+use crate::tokens::{Issue, Issued, JtiCheck, TokenError};
 use futures::FutureExt;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use tollgate_core::{AuthenticatedClient, ClientAuthenticator, OAuthError, TokenRequest};
+use tollgate_core::{
+    AuthenticatedClient, ClientAuthenticator, OAuthError, SingleUse, TokenRequest,
+};
 
 /// Headers a component may see: everything but cookies and hop-by-hop headers.
 const HIDDEN_HEADERS: [&str; 6] = [
@@ -103,7 +105,43 @@ impl OAuth {
             handler.component.validate_request(request)
         })
         .await?;
-        let client = self.authenticate_client(request).await?;
+        let mut client = self.authenticate(request).await?;
+        // The jtis to record with the tokens. The client's rides along only into the built-in
+        // client_credentials grant, which decides nothing beyond the registration: any other
+        // handler may act before it returns (a reused refresh token revokes its family; a
+        // plugin may write), which a replayed client assertion must not reach.
+        let mut jtis: Vec<JtiCheck> = client.jti.take().map(client_jti).into_iter().collect();
+        if handler.name != builtin::CLIENT_CREDENTIALS {
+            self.check_jtis(std::mem::take(&mut jtis)).await?;
+        }
+        let decided = self
+            .decide(request, grant_type, handler, client, &mut jtis)
+            .await;
+        match decided {
+            Ok(issue) => self
+                .tokens
+                .issue(issue)
+                .await
+                .map_err(TokenError::into_oauth),
+            // A presented jti is spent whatever else is wrong with the request, and a replay is
+            // the answer, as if it had been checked where its component returned it.
+            Err(refusal) => {
+                self.check_jtis(jtis).await?;
+                Err(refusal)
+            }
+        }
+    }
+
+    /// What the client may have of the grant its handler decides; the jti the grant leaves to
+    /// the host joins `jtis`, and all of them ride in the returned [`Issue`].
+    async fn decide(
+        &self,
+        request: &TokenRequest,
+        grant_type: &str,
+        handler: &Active<dyn tollgate_core::GrantHandler>,
+        client: AuthenticatedClient,
+        jtis: &mut Vec<JtiCheck>,
+    ) -> Result<Issue, OAuthError> {
         let record = self.registered_client(&request.tenant, &client).await?;
         if !record.grant_types.iter().any(|g| g == grant_type) {
             return Err(OAuthError::unauthorized_client(format!(
@@ -111,7 +149,11 @@ impl OAuth {
             )));
         }
         check_scopes(&record, request.scopes())?;
-        let grant = guard(&handler.name, handler.component.handle(request, &client)).await?;
+        let mut grant = guard(&handler.name, handler.component.handle(request, &client)).await?;
+        jtis.extend(grant.jti.take().map(|jti| JtiCheck {
+            jti,
+            if_used: OAuthError::invalid_grant("the assertion was already used (jti)"),
+        }));
         // A handler may not grant more than the registration allows, whatever it returns.
         check_scopes(&record, grant.scopes.iter().map(String::as_str).collect())?;
         let format = match record.access_token_format.as_deref() {
@@ -119,27 +161,49 @@ impl OAuth {
             Some("opaque") => TokenFormat::Opaque,
             _ => self.settings.default_format,
         };
+        Ok(Issue {
+            tenant: request.tenant.clone(),
+            issuer: request.endpoint_url.clone(),
+            client_id: client.client_id,
+            subject: grant.subject,
+            scopes: grant.scopes,
+            refresh_token: grant.refresh_token,
+            format,
+            claims: grant.claims,
+            redeems: grant.redeems,
+            jtis: std::mem::take(jtis),
+        })
+    }
+
+    /// Records `jtis` now; a replay is its refusal.
+    async fn check_jtis(&self, jtis: Vec<JtiCheck>) -> Result<(), OAuthError> {
+        if jtis.is_empty() {
+            return Ok(());
+        }
         self.tokens
-            .issue(Issue {
-                tenant: request.tenant.clone(),
-                issuer: request.endpoint_url.clone(),
-                client_id: client.client_id,
-                subject: grant.subject,
-                scopes: grant.scopes,
-                refresh_token: grant.refresh_token,
-                format,
-                claims: grant.claims,
-                redeems: grant.redeems,
-            })
+            .check_jtis(&jtis)
             .await
             .map_err(TokenError::into_oauth)
+    }
+
+    /// Client authentication for the endpoints that issue nothing (introspection, revocation):
+    /// [`OAuth::authenticate`], with the client assertion's jti recorded before the answer.
+    pub(super) async fn authenticate_client(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let mut client = self.authenticate(request).await?;
+        self.check_jtis(client.jti.take().map(client_jti).into_iter().collect())
+            .await?;
+        Ok(client)
     }
 
     /// Client authentication: the active authenticators in `orderId` order; the first that can
     /// authenticate the request does. Presenting two kinds of client credentials at once — a
     /// Basic header, a `client_secret` parameter, a `client_assertion` — is `invalid_request`
-    /// (RFC 6749 §2.3), whoever would take them.
-    pub(super) async fn authenticate_client(
+    /// (RFC 6749 §2.3), whoever would take them. The jti the authenticator leaves to the host
+    /// is not recorded yet.
+    async fn authenticate(
         &self,
         request: &TokenRequest,
     ) -> Result<AuthenticatedClient, OAuthError> {
@@ -196,6 +260,14 @@ impl OAuth {
             )));
         }
         Ok(record)
+    }
+}
+
+/// The check of a client assertion's jti.
+fn client_jti(jti: SingleUse) -> JtiCheck {
+    JtiCheck {
+        jti,
+        if_used: OAuthError::invalid_client("the client assertion was already used (jti)"),
     }
 }
 

@@ -1,10 +1,11 @@
-//! Group commit for the writes every grant makes: its tokens, the replay check of its
-//! assertion's `jti`, and the rotation of the refresh token it redeems.
+//! Group commit for the writes every grant makes: the replay checks of its assertions' `jti`s,
+//! its tokens, and the rotation of the refresh token it redeems.
 //!
 //! Concurrent calls queue their work to one writer, which takes whatever is queued (up to
-//! [`MAX_ROWS`] token rows) and does it in one transaction — each rotation's conditional
-//! `UPDATE`, then the new tokens (the rotations' successors among them) in one multi-row
-//! `INSERT`, then the jtis in queue order — then answers every caller. On SQLite that also
+//! [`MAX_ROWS`] rows) and does it in one transaction — each rotation's conditional `UPDATE`,
+//! the jtis in queue order, then the new tokens (the rotations' successors among them, and
+//! only those of calls whose jtis were all fresh) — then answers every caller. A grant's jtis
+//! and tokens are one call, so a grant costs one commit, not two. On SQLite that also
 //! makes the writer the only connection that writes: a rotation in a transaction of its own
 //! would wait for the write lock in SQLite's busy handler, which sleeps (p99 of 750 ms under
 //! load, before rotations came here). Under load this turns
@@ -19,7 +20,8 @@
 //!
 //! A caller is answered only after its work is committed. Jti checks keep their meaning: each
 //! is the same one-statement upsert as alone, so a jti seen twice in one batch is fresh only
-//! the first time, and hosts sharing a database still decide through its unique key. If a
+//! the first time, and hosts sharing a database still decide through its unique key. A jti
+//! that was fresh stays recorded even when another jti of its call was not. If a
 //! batch fails, each call in it is retried on its own, so one bad call cannot fail its
 //! neighbours.
 
@@ -28,25 +30,36 @@ use super::tokens::{Rotation, TokenRecord, TokenRow};
 use super::{JtiRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-/// Token rows per batch (12 bind parameters each: far below both backends' limits).
+/// Rows per batch (a token row has 12 bind parameters: far below both backends' limits).
 pub const MAX_ROWS: usize = 512;
 /// Calls waiting for the writer before callers wait to queue (back-pressure).
 const QUEUE: usize = 4096;
 
 enum Work {
-    Tokens(Vec<TokenRecord>),
-    Jti(JtiRecord),
+    /// The jtis, then — if every one was fresh — the tokens.
+    Issue(Issue),
     Rotate(Rotation),
 }
 
+/// Jtis to check and record, and the tokens to store if all of them were fresh.
+#[derive(Debug, Default)]
+pub(super) struct Issue {
+    pub jtis: Vec<JtiRecord>,
+    pub tokens: Vec<TokenRecord>,
+}
+
+/// What a batch's transaction found, in order: each issue's first used jti (`None`: its
+/// tokens are stored) and each rotated token's row (`None`: it was not live).
+pub(super) type Outcome = (Vec<Option<usize>>, Vec<Option<TokenRow>>);
+
 /// What a job's caller is told once its batch is committed.
 #[derive(Debug)]
-enum Answer {
-    Stored,
-    /// Whether the jti was fresh.
-    Jti(bool),
-    /// The refresh token's row as it was revoked, or `None`: it was not live.
-    Rotated(Option<Box<TokenRow>>),
+struct Answer {
+    /// Of an issue: the first of its jtis that had been used, so that no token was stored
+    /// (`None`: all were fresh and the tokens are stored).
+    used: Option<usize>,
+    /// Of a rotation: the refresh token's row as it was revoked (`None`: it was not live).
+    rotated: Option<Box<TokenRow>>,
 }
 
 struct Job {
@@ -65,27 +78,30 @@ pub(super) enum Committer {
 impl Committer {
     /// One batch in one transaction; the answer of each job, in order.
     async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
-        let mut tokens = Vec::new();
-        let mut jtis = Vec::new();
+        let mut issues = Vec::new();
         let mut rotations = Vec::new();
         for job in batch {
             match &job.work {
-                Work::Tokens(rows) => tokens.extend(rows.iter()),
-                Work::Jti(jti) => jtis.push(jti),
+                Work::Issue(issue) => issues.push(issue),
                 Work::Rotate(rotation) => rotations.push(rotation),
             }
         }
-        let (fresh, rotated) = match self {
-            Committer::Pool(store) => store.write_batch(&tokens, &jtis, &rotations).await?,
-            Committer::Sqlite(writer) => writer.write_batch(&tokens, &jtis, &rotations)?,
+        let (used, rotated) = match self {
+            Committer::Pool(store) => store.write_batch(&issues, &rotations).await?,
+            Committer::Sqlite(writer) => writer.write_batch(&issues, &rotations)?,
         };
-        let (mut fresh, mut rotated) = (fresh.into_iter(), rotated.into_iter());
+        let (mut used, mut rotated) = (used.into_iter(), rotated.into_iter());
         Ok(batch
             .iter()
             .map(|job| match job.work {
-                Work::Tokens(_) => Answer::Stored,
-                Work::Jti(_) => Answer::Jti(fresh.next().unwrap_or(false)),
-                Work::Rotate(_) => Answer::Rotated(rotated.next().flatten().map(Box::new)),
+                Work::Issue(_) => Answer {
+                    used: used.next().flatten(),
+                    rotated: None,
+                },
+                Work::Rotate(_) => Answer {
+                    used: None,
+                    rotated: rotated.next().flatten().map(Box::new),
+                },
             })
             .collect())
     }
@@ -128,22 +144,19 @@ impl TokenWriter {
         }
     }
 
-    /// Queues `rows` and waits until they are committed.
-    pub(super) async fn insert(&self, rows: Vec<TokenRecord>) -> Result<(), StoreError> {
-        self.run(Work::Tokens(rows)).await.map(|_| ())
-    }
-
-    /// Queues a jti check and waits for its committed verdict.
-    pub(super) async fn check_jti(&self, jti: JtiRecord) -> Result<bool, StoreError> {
-        Ok(matches!(self.run(Work::Jti(jti)).await?, Answer::Jti(true)))
+    /// Queues `issue` and waits until it is committed: `None` when its tokens are stored,
+    /// `Some(i)` when its jti `i` had been used.
+    pub(super) async fn issue(&self, issue: Issue) -> Result<Option<usize>, StoreError> {
+        Ok(self.run(Work::Issue(issue)).await?.used)
     }
 
     /// Queues a refresh rotation and waits until it is committed (or found not live).
     pub(super) async fn rotate(&self, rotation: Rotation) -> Result<Option<TokenRow>, StoreError> {
-        match self.run(Work::Rotate(rotation)).await? {
-            Answer::Rotated(row) => Ok(row.map(|row| *row)),
-            _ => Ok(None),
-        }
+        Ok(self
+            .run(Work::Rotate(rotation))
+            .await?
+            .rotated
+            .map(|row| *row))
     }
 
     async fn run(&self, work: Work) -> Result<Answer, StoreError> {
@@ -158,8 +171,7 @@ impl TokenWriter {
 
 fn rows(job: &Job) -> usize {
     match &job.work {
-        Work::Tokens(rows) => rows.len(),
-        Work::Jti(_) => 1,
+        Work::Issue(issue) => issue.jtis.len() + issue.tokens.len(),
         Work::Rotate(rotation) => 1 + rotation.successors.len(),
     }
 }

@@ -368,7 +368,7 @@ mod tests {
         let other_tenant = token("h2", "b", "app", TokenKind::Access, "f2", 1_000);
         let other_client = token("h3", "a", "other", TokenKind::Refresh, "f3", 1_000);
         store
-            .insert_tokens(&[mine, other_tenant, other_client])
+            .insert_tokens(vec![], vec![mine, other_tenant, other_client])
             .await
             .expect("insert tokens");
         assert!(store.delete_client("a", "app").await.expect("delete"));

@@ -72,9 +72,9 @@ pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;
 pub use tokens::{RefreshState, TokenKind, TokenRecord};
 
-/// One jti check of [`Store::check_and_store_jti`].
+/// One jti check ([`Store::check_and_store_jti`], [`Store::insert_tokens`]), at `now`.
 #[derive(Debug, Clone)]
-pub(crate) struct JtiRecord {
+pub struct JtiRecord {
     pub scope: String,
     pub jti: String,
     pub exp: i64,
@@ -247,10 +247,10 @@ impl Store {
             exp,
             now,
         };
-        match &self.writer {
-            Some(writer) => writer.check_jti(record).await,
-            None => Ok(self.write_batch(&[], &[&record], &[]).await?.0[0]),
-        }
+        Ok(self
+            .insert_tokens(vec![record], Vec::new())
+            .await?
+            .is_none())
     }
 
     /// Deletes the jti rows whose `exp < now`; returns how many.

@@ -10,9 +10,9 @@
 //! (cached) run back to back. Everything else — reads, migrations, PostgreSQL — stays on sqlx;
 //! the statements are the SQL of [`super::Store::write_batch`], one row per execution.
 
+use super::batch::{Issue, Outcome};
 use super::clients::to_json;
 use super::tokens::{insert_sql, rotate_sql, Rotation, TokenRecord, TokenRow};
-use super::JtiRecord;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 
@@ -55,15 +55,14 @@ impl SqliteWriter {
         })
     }
 
-    /// [`super::Store::write_batch`] on this connection: the rotations, then the tokens and
-    /// the successors of the rotations that found their token live, then each jti in order —
-    /// one transaction, all or nothing.
+    /// [`super::Store::write_batch`] on this connection: the rotations, then each issue's
+    /// jtis and — if all were fresh — its tokens, then the successors of the rotations that
+    /// found their token live — one transaction, all or nothing.
     pub(super) fn write_batch(
         &mut self,
-        tokens: &[&TokenRecord],
-        jtis: &[&JtiRecord],
+        issues: &[&Issue],
         rotations: &[&Rotation],
-    ) -> Result<(Vec<bool>, Vec<Option<TokenRow>>), rusqlite::Error> {
+    ) -> Result<Outcome, rusqlite::Error> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -81,9 +80,11 @@ impl SqliteWriter {
                 rotated.push(row);
             }
         }
-        if !tokens.is_empty() || !successors.is_empty() {
+        // The statements borrow the transaction until its commit.
+        let used = {
+            let mut upsert = tx.prepare_cached(JTI_SQL)?;
             let mut insert = tx.prepare_cached(&self.insert)?;
-            for t in tokens.iter().copied().chain(&successors) {
+            let mut store = |t: &TokenRecord| {
                 insert.execute(params![
                     t.hash,
                     t.tenant,
@@ -97,18 +98,29 @@ impl SqliteWriter {
                     t.revoked,
                     t.format,
                     to_json(&t.claims),
-                ])?;
+                ])
+            };
+            let mut used = Vec::with_capacity(issues.len());
+            for issue in issues {
+                let mut first_used = None;
+                for (i, j) in issue.jtis.iter().enumerate() {
+                    let fresh = upsert.execute(params![j.scope, j.jti, j.exp, j.now])? == 1;
+                    first_used = first_used.or((!fresh).then_some(i));
+                }
+                if first_used.is_none() {
+                    for t in &issue.tokens {
+                        store(t)?;
+                    }
+                }
+                used.push(first_used);
             }
-        }
-        let mut fresh = Vec::with_capacity(jtis.len());
-        if !jtis.is_empty() {
-            let mut upsert = tx.prepare_cached(JTI_SQL)?;
-            for j in jtis {
-                fresh.push(upsert.execute(params![j.scope, j.jti, j.exp, j.now])? == 1);
+            for t in &successors {
+                store(t)?;
             }
-        }
+            used
+        };
         tx.commit()?;
-        Ok((fresh, rotated))
+        Ok((used, rotated))
     }
 }
 

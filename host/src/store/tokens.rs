@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::batch::{Issue, Outcome};
 use super::clients::{from_json, to_json};
 use super::{JtiRecord, Pool, Store, StoreError};
 
@@ -204,31 +205,36 @@ pub(super) fn rotate_sql() -> String {
 }
 
 impl Store {
-    /// Stores tokens, all or none, through the group commit ([`super::batch`]): the call
-    /// returns once they are committed.
-    pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+    /// Checks and records `jtis` in order (each as [`Store::check_and_store_jti`] does) and,
+    /// if every one was fresh, stores `tokens`, all or none — in one transaction of the group
+    /// commit ([`super::batch`]); the call returns once it is committed. `Some(i)`: jti `i` had
+    /// been used (those before it are recorded) and no token was stored.
+    pub async fn insert_tokens(
+        &self,
+        jtis: Vec<JtiRecord>,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<Option<usize>, StoreError> {
+        let issue = Issue { jtis, tokens };
         match &self.writer {
-            _ if tokens.is_empty() => Ok(()),
-            Some(writer) => writer.insert(tokens.to_vec()).await,
-            None => self
-                .write_batch(&tokens.iter().collect::<Vec<_>>(), &[], &[])
-                .await
-                .map(|_| ()),
+            _ if issue.jtis.is_empty() && issue.tokens.is_empty() => Ok(None),
+            Some(writer) => writer.issue(issue).await,
+            None => Ok(self.write_batch(&[&issue], &[]).await?.0[0]),
         }
     }
 
     /// In one transaction: each rotation of `rotations` (a conditional `UPDATE … RETURNING` of
-    /// its refresh token, see [`Store::rotate_refresh`]); then `tokens` and the successors of
-    /// the rotations that found their token live, in one multi-row `INSERT`; then each jti of
-    /// `jtis` in order. Returns, in order, `true` for each jti seen first (see
-    /// [`Store::check_and_store_jti`]) and each rotated token's row (`None`: not live).
+    /// its refresh token, see [`Store::rotate_refresh`]); each jti of `issues` in order; then,
+    /// in one multi-row `INSERT`, the tokens of the issues whose jtis were all fresh and the
+    /// successors of the rotations that found their token live. Returns, in order, each
+    /// issue's first used jti (see [`Store::insert_tokens`]) and each rotated token's row
+    /// (`None`: not live).
     pub(super) async fn write_batch(
         &self,
-        tokens: &[&TokenRecord],
-        jtis: &[&JtiRecord],
+        issues: &[&Issue],
         rotations: &[&Rotation],
-    ) -> Result<(Vec<bool>, Vec<Option<TokenRow>>), StoreError> {
+    ) -> Result<Outcome, StoreError> {
         let rotate = rotate_sql();
+        let jtis: Vec<&JtiRecord> = issues.iter().flat_map(|i| &i.jtis).collect();
         // The distinct jtis in batch order, whether each entry is the first of its key, and one
         // multi-row upsert for them (the oldest `now` of the batch decides what has expired).
         let mut seen = std::collections::HashSet::new();
@@ -281,16 +287,9 @@ impl Store {
                 }
                 rotated.push(row);
             }
-            if !tokens.is_empty() || !successors.is_empty() {
-                let insert = insert_sql(tokens.len() + successors.len());
-                let rows = tokens.iter().copied().chain(&successors);
-                bind_tokens!(sqlx::query(&insert), rows)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             // All jtis in one statement; RETURNING names those stored (new, or replacing an
             // expired row). A jti twice in one batch goes in once: the repeat is a replay.
-            let mut fresh = vec![false; jtis.len()];
+            let mut fresh = vec![true; jtis.len()];
             if !unique.is_empty() {
                 let mut query = sqlx::query_as::<_, (String, String)>(&upsert);
                 for j in &unique {
@@ -302,8 +301,28 @@ impl Store {
                     fresh[i] = first[i] && stored.contains(&(j.scope.clone(), j.jti.clone()));
                 }
             }
+            let mut fresh = fresh.into_iter();
+            let used: Vec<Option<usize>> = issues
+                .iter()
+                .map(|issue| {
+                    let verdicts: Vec<bool> = fresh.by_ref().take(issue.jtis.len()).collect();
+                    verdicts.iter().position(|f| !f)
+                })
+                .collect();
+            let tokens = issues
+                .iter()
+                .zip(&used)
+                .filter(|(_, used)| used.is_none())
+                .flat_map(|(issue, _)| &issue.tokens);
+            let rows: Vec<&TokenRecord> = tokens.chain(&successors).collect();
+            if !rows.is_empty() {
+                let insert = insert_sql(rows.len());
+                bind_tokens!(sqlx::query(&insert), rows)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>((fresh, rotated))
+            Ok::<_, sqlx::Error>((used, rotated))
         }
         .await)?;
         Ok(done)
@@ -385,7 +404,7 @@ impl Store {
         };
         let rotated = match &self.writer {
             Some(writer) => writer.rotate(rotation).await?,
-            None => self.write_batch(&[], &[], &[&rotation]).await?.1.remove(0),
+            None => self.write_batch(&[], &[&rotation]).await?.1.remove(0),
         };
         match rotated {
             Some(row) => Ok(RefreshState::Live(Box::new(row.try_into()?))),
@@ -541,7 +560,46 @@ pub(crate) mod tests {
         tokens_inserted_after_family_revocation_are_revoked,
         revoke_by_kind_and_owner,
         purge_counts_and_forgets_families,
+        tokens_with_a_jti_are_stored_once,
     );
+
+    fn jti(jti: &str) -> JtiRecord {
+        JtiRecord {
+            scope: "s".into(),
+            jti: jti.into(),
+            exp: 1_000,
+            now: 500,
+        }
+    }
+
+    /// Tokens stored with the jtis they depend on: of concurrent issues presenting one jti,
+    /// exactly one stores its tokens (the others store nothing and learn which jti was used);
+    /// a fresh jti beside a used one stays recorded.
+    async fn tokens_with_a_jti_are_stored_once(fx: &Fixture) {
+        let results = concurrently(&fx.store, 30, |store, i| async move {
+            let t = token(&format!("h{i}"), "t", "c", TokenKind::Access, "f", 900);
+            store.insert_tokens(vec![jti("same")], vec![t]).await
+        })
+        .await;
+        let used: Vec<Option<usize>> = results.into_iter().map(|r| r.expect("insert")).collect();
+        assert_eq!(used.iter().filter(|u| u.is_none()).count(), 1, "{used:?}");
+        assert!(used.iter().all(|u| matches!(u, None | Some(0))), "{used:?}");
+        assert_eq!(fx.store.dump_tokens().await.0.len(), 1);
+
+        let store = &fx.store;
+        let t = token("x", "t", "c", TokenKind::Access, "f", 900);
+        let found = store.insert_tokens(vec![jti("new"), jti("same")], vec![t]);
+        assert_eq!(found.await.expect("insert"), Some(1));
+        assert_eq!(store.token("x").await.expect("token"), None);
+        assert!(!store
+            .check_and_store_jti("s", "new", 1_000, 500)
+            .await
+            .expect("recorded"));
+        // No jti: the tokens alone.
+        let t = token("y", "t", "c", TokenKind::Access, "f", 900);
+        assert_eq!(store.insert_tokens(vec![], vec![t]).await.expect("y"), None);
+        assert!(store.token("y").await.expect("token").is_some());
+    }
 
     async fn tokens_round_trip(fx: &Fixture) {
         let store = &fx.store;
@@ -552,9 +610,12 @@ pub(crate) mod tests {
             claims: json!({}),
             ..token("r", "t", "c", TokenKind::Refresh, "f", 200)
         };
-        store.insert_tokens(&[]).await.expect("insert nothing");
         store
-            .insert_tokens(&[a.clone(), r.clone()])
+            .insert_tokens(vec![], vec![])
+            .await
+            .expect("insert nothing");
+        store
+            .insert_tokens(vec![], vec![a.clone(), r.clone()])
             .await
             .expect("insert");
         assert_eq!(store.token("a").await.expect("a"), Some(a.clone()));
@@ -562,7 +623,7 @@ pub(crate) mod tests {
         assert_eq!(store.token("x").await.expect("x"), None);
         // All or none: a duplicate hash fails the whole batch.
         let fresh = token("fresh", "t", "c", TokenKind::Access, "g", 100);
-        assert!(store.insert_tokens(&[fresh, a]).await.is_err());
+        assert!(store.insert_tokens(vec![], vec![fresh, a]).await.is_err());
         assert_eq!(store.token("fresh").await.expect("fresh"), None);
     }
 
@@ -572,7 +633,7 @@ pub(crate) mod tests {
         let r1 = token("r1", "t", "c", TokenKind::Refresh, "f", 200);
         let other = token("o", "t", "c", TokenKind::Refresh, "g", 200);
         store
-            .insert_tokens(&[a1.clone(), r1.clone(), other.clone()])
+            .insert_tokens(vec![], vec![a1.clone(), r1.clone(), other.clone()])
             .await
             .expect("insert");
         // The successors are stored with the rotation, in the old token's family.
@@ -630,10 +691,13 @@ pub(crate) mod tests {
     async fn rotate_classifies_failures(fx: &Fixture) {
         let store = &fx.store;
         store
-            .insert_tokens(&[
-                token("r", "t", "c", TokenKind::Refresh, "f", 100),
-                token("a", "t", "c", TokenKind::Access, "f", 100),
-            ])
+            .insert_tokens(
+                vec![],
+                vec![
+                    token("r", "t", "c", TokenKind::Refresh, "f", 100),
+                    token("a", "t", "c", TokenKind::Access, "f", 100),
+                ],
+            )
             .await
             .expect("insert");
         for (hash, tenant, client, now, want) in [
@@ -672,7 +736,10 @@ pub(crate) mod tests {
 
     async fn rotate_concurrently_exactly_one_wins(fx: &Fixture) {
         fx.store
-            .insert_tokens(&[token("r", "t", "c", TokenKind::Refresh, "f", 100)])
+            .insert_tokens(
+                vec![],
+                vec![token("r", "t", "c", TokenKind::Refresh, "f", 100)],
+            )
             .await
             .expect("insert");
         let outcomes = concurrently(&fx.store, 30, |store, _| async move {
@@ -693,7 +760,10 @@ pub(crate) mod tests {
     async fn tokens_inserted_after_family_revocation_are_revoked(fx: &Fixture) {
         let store = &fx.store;
         store
-            .insert_tokens(&[token("r1", "t", "c", TokenKind::Refresh, "f", 100)])
+            .insert_tokens(
+                vec![],
+                vec![token("r1", "t", "c", TokenKind::Refresh, "f", 100)],
+            )
             .await
             .expect("insert");
         // A wins the rotation; B presents r1 too and revokes the family before A has stored
@@ -713,10 +783,13 @@ pub(crate) mod tests {
             RefreshState::Reused
         );
         store
-            .insert_tokens(&[
-                token("a2", "t", "c", TokenKind::Access, "f", 100),
-                token("r2", "t", "c", TokenKind::Refresh, "f", 100),
-            ])
+            .insert_tokens(
+                vec![],
+                vec![
+                    token("a2", "t", "c", TokenKind::Access, "f", 100),
+                    token("r2", "t", "c", TokenKind::Refresh, "f", 100),
+                ],
+            )
             .await
             .expect("A inserts late");
         assert!(store.token("a2").await.expect("a2").expect("a2").revoked);
@@ -732,12 +805,15 @@ pub(crate) mod tests {
     async fn revoke_by_kind_and_owner(fx: &Fixture) {
         let store = &fx.store;
         store
-            .insert_tokens(&[
-                token("a1", "t", "c", TokenKind::Access, "f", 100),
-                token("a2", "t", "c", TokenKind::Access, "f", 100),
-                token("r", "t", "c", TokenKind::Refresh, "f", 100),
-                token("g", "t", "c", TokenKind::Access, "g", 100),
-            ])
+            .insert_tokens(
+                vec![],
+                vec![
+                    token("a1", "t", "c", TokenKind::Access, "f", 100),
+                    token("a2", "t", "c", TokenKind::Access, "f", 100),
+                    token("r", "t", "c", TokenKind::Refresh, "f", 100),
+                    token("g", "t", "c", TokenKind::Access, "g", 100),
+                ],
+            )
             .await
             .expect("insert");
         let is_revoked = |hash: &'static str| async move {
@@ -776,11 +852,14 @@ pub(crate) mod tests {
     async fn purge_counts_and_forgets_families(fx: &Fixture) {
         let store = &fx.store;
         store
-            .insert_tokens(&[
-                token("a", "t", "c", TokenKind::Access, "f", 10),
-                token("r", "t", "c", TokenKind::Refresh, "f", 20),
-                token("b", "t", "c", TokenKind::Access, "g", 30),
-            ])
+            .insert_tokens(
+                vec![],
+                vec![
+                    token("a", "t", "c", TokenKind::Access, "f", 10),
+                    token("r", "t", "c", TokenKind::Refresh, "f", 20),
+                    token("b", "t", "c", TokenKind::Access, "g", 30),
+                ],
+            )
             .await
             .expect("insert");
         assert!(store.revoke_token("r", "t", "c").await.expect("revoke"));

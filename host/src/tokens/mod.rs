@@ -23,6 +23,6 @@ mod service;
 
 pub use crate::config::TokenFormat;
 pub use service::{
-    AccessTokenSigner, ActiveToken, Introspection, Issue, Issued, TokenError, TokenService,
-    TokenSettings,
+    AccessTokenSigner, ActiveToken, Introspection, Issue, Issued, JtiCheck, TokenError,
+    TokenService, TokenSettings,
 };

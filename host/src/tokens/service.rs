@@ -6,12 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tollgate_core::OAuthError;
+use tollgate_core::{OAuthError, SingleUse};
 
 use crate::clock::Clock;
 use crate::config::TokenFormat;
 use crate::secret::{random_token, ServerSecret};
-use crate::store::{RefreshState, Store, StoreError, TokenKind, TokenRecord};
+use crate::store::{JtiRecord, RefreshState, Store, StoreError, TokenKind, TokenRecord};
 
 /// Claim names the service sets itself (RFC 9068 §2.2, RFC 7662 §2.2): an extra claim with one
 /// of these names is dropped rather than allowed to override or duplicate them.
@@ -62,6 +62,16 @@ pub struct Issue {
     /// `Some`: the stored hash of the refresh token this issue redeems (refresh grant): it is
     /// rotated and the new tokens join its family, in one transaction. `None`: a new family.
     pub redeems: Option<String>,
+    /// Assertion jtis to record in the transaction that stores the tokens; if one was already
+    /// used, nothing is issued and the answer is its refusal.
+    pub jtis: Vec<JtiCheck>,
+}
+
+/// An assertion's `jti` to record once, and the answer to a request that presents it again.
+#[derive(Debug, Clone)]
+pub struct JtiCheck {
+    pub jti: SingleUse,
+    pub if_used: OAuthError,
 }
 
 /// The RFC 6749 §5.1 response body.
@@ -191,6 +201,7 @@ impl TokenService {
             format,
             mut claims,
             redeems,
+            jtis,
         } = issue;
         claims.retain(|name, _| !RESERVED_CLAIMS.contains(&name.as_str()));
         let now = self.clock.now();
@@ -248,8 +259,16 @@ impl TokenService {
         let mut rows = vec![access];
         rows.extend(refresh);
         match redeems {
-            None => self.store.insert_tokens(&rows).await?,
+            None => {
+                let records = jtis.iter().map(|c| self.jti_record(&c.jti, now)).collect();
+                if let Some(used) = self.store.insert_tokens(records, rows).await? {
+                    return Err(TokenError::Refused(jtis[used].if_used.clone()));
+                }
+            }
             Some(hash) => {
+                // A rotation carries no jti of its own (the refresh grant has none): any are
+                // recorded first.
+                self.check_jtis(&jtis).await?;
                 let client_id = rows[0].client_id.clone();
                 let tenant = rows[0].tenant.clone();
                 let state = self
@@ -269,6 +288,26 @@ impl TokenService {
             scope,
             refresh_token,
         })
+    }
+
+    /// Records `jtis` in one commit: `Err` with the refusal of the first that was already
+    /// used (the fresh ones are recorded all the same).
+    pub async fn check_jtis(&self, jtis: &[JtiCheck]) -> Result<(), TokenError> {
+        let now = self.clock.now();
+        let records = jtis.iter().map(|c| self.jti_record(&c.jti, now)).collect();
+        match self.store.insert_tokens(records, Vec::new()).await? {
+            Some(used) => Err(TokenError::Refused(jtis[used].if_used.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn jti_record(&self, jti: &SingleUse, now: i64) -> JtiRecord {
+        JtiRecord {
+            scope: jti.scope.clone(),
+            jti: jti.jti.clone(),
+            exp: jti.expires_at,
+            now,
+        }
     }
 
     /// For the `refresh_token` grant: the live refresh token's record, from which the caller
@@ -470,6 +509,7 @@ mod tests {
             format,
             claims,
             redeems: None,
+            jtis: Vec::new(),
         }
     }
 

@@ -17,8 +17,10 @@
 //!    only ever *widens* what is accepted;
 //! 5. with `PreventTokenReuse` (default true), a `jti` already used and unexpired is refused.
 //!    The jti is kept per tenant **and issuer**, so two IdPs cannot block each other's tokens,
-//!    in the host's jti store — one atomic statement, shared by every host on the database —
-//!    until the assertion's `exp` plus the skew, and cleaned after.
+//!    in the host's jti store — shared by every host on the database — until the assertion's
+//!    `exp` plus the skew, and cleaned after. The handler hands the jti to the host with the
+//!    grant ([`Grant::jti`]), which records it in the transaction that stores the tokens: one
+//!    commit per grant, not two.
 //!
 //! Every failure is `invalid_grant` with a description naming the rule; the assertion itself is
 //! never echoed. The grant's subject is `sub`; the scopes are those requested (the host
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use tollgate_core::{
     async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
     AuthenticatedClient, ComponentContext, ComponentInfo, Grant, GrantHandler, HostServices,
-    OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
+    OAuthError, SingleUse, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
 
 /// The grant type this handler serves.
@@ -108,32 +110,22 @@ impl GrantHandler for JwtBearer {
             )));
         }
         let exp = self.time.check(claims, self.host.now()).map_err(invalid)?;
-        if self.prevent_reuse {
-            match claims.get("jti") {
-                None => {}
-                Some(serde_json::Value::String(jti)) if !jti.is_empty() => {
-                    let scope = format!("jwt-bearer\n{}\n{issuer}", request.tenant);
-                    let first = self
-                        .host
-                        .check_and_store_jti(&scope, jti, exp.saturating_add(self.time.skew))
-                        .await
-                        .map_err(|e| {
-                            self.host
-                                .log(tollgate_core::LogLevel::Error, &format!("jti store: {e}"));
-                            OAuthError::server_error("the assertion could not be checked now")
-                        })?;
-                    if !first {
-                        return Err(invalid("the assertion was already used (jti)"));
-                    }
-                }
-                Some(_) => return Err(invalid("jti must be a non-empty string")),
-            }
-        }
+        let jti = match claims.get("jti") {
+            _ if !self.prevent_reuse => None,
+            None => None,
+            Some(serde_json::Value::String(jti)) if !jti.is_empty() => Some(SingleUse {
+                scope: format!("jwt-bearer\n{}\n{issuer}", request.tenant),
+                jti: jti.clone(),
+                expires_at: exp.saturating_add(self.time.skew),
+            }),
+            Some(_) => return Err(invalid("jti must be a non-empty string")),
+        };
 
         let mut grant = Grant {
             subject,
             scopes: request.scopes().into_iter().map(str::to_owned).collect(),
             refresh_token: true,
+            jti,
             ..Grant::default()
         };
         grant.claims.insert("idp".into(), issuer.into());

@@ -15,13 +15,15 @@
 //!    `nbf` and `iat` not in the future; `iat` not older than `RejectBeforeInMinutes`. All
 //!    allow `timestamp_skew_secs`, which only widens what is accepted;
 //! 5. `jti` present and, with `preventTokenReuse` (default true), never used before while
-//!    unexpired: decided by the host's jti store (one atomic statement on the shared database,
-//!    keyed by tenant, client and jti; expired rows cleaned up by the host).
+//!    unexpired: decided by the host's jti store (shared by every host on the database, keyed
+//!    by tenant, client and jti; expired rows cleaned up by the host). The authenticator hands
+//!    the jti to the host with the client ([`AuthenticatedClient::jti`]), which records it in
+//!    the transaction that stores the request's tokens — one commit per request, not two.
 //!
 //! identity.xml's `PrivateKeyJWT` cache (`timeout` minutes, `capacity`) sizes an in-memory set
-//! of jtis this process has seen used, on the `cached` crate. It only ever short-cuts a
-//! *rejection* — a replay seen here is refused without asking the database — and the database
-//! stays the authority for every acceptance.
+//! of jtis this process has seen presented, on the `cached` crate. It only ever short-cuts a
+//! *rejection* — a replay seen here is refused without reaching the database — and the
+//! database stays the authority for every acceptance.
 
 use cached::{Cached, TimedSizedCache};
 use serde_json::Value;
@@ -30,7 +32,7 @@ use std::time::Duration;
 use tollgate_core::{
     async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
     AuthenticatedClient, ClientAuthenticator, ComponentContext, ComponentInfo, HostServices,
-    LogLevel, OAuthError, TimeRules, TokenRequest, TrustSource, TrustedParty,
+    OAuthError, SingleUse, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
 
 /// The `client_assertion_type` this authenticator handles.
@@ -46,7 +48,7 @@ pub struct PrivateKeyJwt {
     prevent_reuse: bool,
     alias: Option<String>,
     time: TimeRules,
-    /// `tenant\nclient_id\njti` of assertions known to be used; `None` when the cache is off.
+    /// `{scope}\n{jti}` of the assertions presented here; `None` when the cache is off.
     used: Option<Mutex<TimedSizedCache<String, ()>>>,
 }
 
@@ -82,21 +84,14 @@ impl PrivateKeyJwt {
         })
     }
 
-    fn seen_used(&self, key: &str) -> bool {
-        self.used.as_ref().is_some_and(|c| {
-            c.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .cache_get(key)
-                .is_some()
-        })
-    }
-
-    fn remember_used(&self, key: String) {
-        if let Some(c) = &self.used {
-            c.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .cache_set(key, ());
-        }
+    /// Whether this process has not yet seen `jti` of `scope` presented (always `true` with
+    /// the cache off), remembering it.
+    fn first_use(&self, scope: &str, jti: &str) -> bool {
+        let Some(cache) = &self.used else {
+            return true;
+        };
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.cache_set(format!("{scope}\n{jti}"), ()).is_none()
     }
 
     /// The claim rules that need no database; the `exp` on success.
@@ -209,28 +204,21 @@ impl ClientAuthenticator for PrivateKeyJwt {
             Some(_) => return Err(invalid("jti must be a non-empty string")),
             None => return Err(invalid("the client assertion has no jti")),
         };
-        if self.prevent_reuse {
-            let key = format!("{}\n{client_id}\n{jti}", request.tenant);
-            if self.seen_used(&key) {
-                return Err(invalid("the client assertion was already used (jti)"));
-            }
-            let scope = format!("private-key-jwt\n{}\n{client_id}", request.tenant);
-            let first = self
-                .host
-                .check_and_store_jti(&scope, jti, exp.saturating_add(self.time.skew))
-                .await
-                .map_err(|e| {
-                    self.host.log(LogLevel::Error, &format!("jti store: {e}"));
-                    OAuthError::server_error("the client assertion could not be checked now")
-                })?;
-            self.remember_used(key);
-            if !first {
+        let jti = self.prevent_reuse.then(|| SingleUse {
+            scope: format!("private-key-jwt\n{}\n{client_id}", request.tenant),
+            jti: jti.clone(),
+            expires_at: exp.saturating_add(self.time.skew),
+        });
+        if let Some(jti) = &jti {
+            // Spent from here on: the host records it whatever becomes of the request.
+            if !self.first_use(&jti.scope, &jti.jti) {
                 return Err(invalid("the client assertion was already used (jti)"));
             }
         }
         Ok(AuthenticatedClient {
             client_id,
             auth_method: METHOD.into(),
+            jti,
         })
     }
 }
