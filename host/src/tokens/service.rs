@@ -259,16 +259,11 @@ impl TokenService {
         let mut rows = vec![access];
         rows.extend(refresh);
         match redeems {
-            None => {
-                let records = jtis.iter().map(|c| self.jti_record(&c.jti, now)).collect();
-                if let Some(used) = self.store.insert_tokens(records, rows).await? {
-                    return Err(TokenError::Refused(jtis[used].if_used.clone()));
-                }
-            }
+            None => self.store_once(&jtis, rows, now).await?,
             Some(hash) => {
                 // A rotation carries no jti of its own (the refresh grant has none): any are
                 // recorded first.
-                self.check_jtis(&jtis).await?;
+                self.store_once(&jtis, Vec::new(), now).await?;
                 let client_id = rows[0].client_id.clone();
                 let tenant = rows[0].tenant.clone();
                 let state = self
@@ -293,20 +288,29 @@ impl TokenService {
     /// Records `jtis` in one commit: `Err` with the refusal of the first that was already
     /// used (the fresh ones are recorded all the same).
     pub async fn check_jtis(&self, jtis: &[JtiCheck]) -> Result<(), TokenError> {
-        let now = self.clock.now();
-        let records = jtis.iter().map(|c| self.jti_record(&c.jti, now)).collect();
-        match self.store.insert_tokens(records, Vec::new()).await? {
-            Some(used) => Err(TokenError::Refused(jtis[used].if_used.clone())),
-            None => Ok(()),
-        }
+        self.store_once(jtis, Vec::new(), self.clock.now()).await
     }
 
-    fn jti_record(&self, jti: &SingleUse, now: i64) -> JtiRecord {
-        JtiRecord {
-            scope: jti.scope.clone(),
-            jti: jti.jti.clone(),
-            exp: jti.expires_at,
-            now,
+    /// Records `jtis` at `now` and, if every one was fresh, stores `rows`, in one commit; else
+    /// nothing is stored and the answer is the refusal of the first that was already used.
+    async fn store_once(
+        &self,
+        jtis: &[JtiCheck],
+        rows: Vec<TokenRecord>,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        let records = jtis
+            .iter()
+            .map(|c| JtiRecord {
+                scope: c.jti.scope.clone(),
+                jti: c.jti.jti.clone(),
+                exp: c.jti.expires_at,
+                now,
+            })
+            .collect();
+        match self.store.insert_tokens(records, rows).await? {
+            Some(used) => Err(TokenError::Refused(jtis[used].if_used.clone())),
+            None => Ok(()),
         }
     }
 
