@@ -42,7 +42,7 @@ enum Work {
 }
 
 /// Jtis to check and record, and the tokens to store if all of them were fresh.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Issue {
     pub jtis: Vec<JtiRecord>,
     pub tokens: Vec<TokenRecord>,
