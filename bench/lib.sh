@@ -29,12 +29,13 @@ bench_cleanup() {
   if [ -n "${KEEP_WORK:-}" ]; then echo "work dir kept: $BENCH_WORK" >&2; else rm -rf "$BENCH_WORK"; fi
 }
 
-# wrk from Debian's packages when missing; the release build of the whole workspace.
+# wrk from Debian's packages when missing; the release build of the whole workspace (NO_BUILD=1:
+# the binaries in target/release as they are, e.g. another commit's, for an A/B comparison).
 bench_need_wrk() {
   command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 }
 bench_build() {
-  cargo build --release --workspace --quiet
+  [ -n "${NO_BUILD:-}" ] || cargo build --release --workspace --quiet
 }
 
 # Copies the bundled plugins into $BENCH_WORK/dropins.

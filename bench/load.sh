@@ -75,7 +75,7 @@ profile() {
     return 0
   fi
   [ -n "${PERF:-}" ] || return 0
-  (sleep 2; perf record -F 499 -g -p "$pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1) &
+  (sleep 2; perf record -F 499 --call-graph "${PERF_CALLGRAPH:-fp}" -p "$pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1) &
   perf_pid=$!
 }
 report() {

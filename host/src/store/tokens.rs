@@ -1,4 +1,4 @@
-//! Issued access and refresh tokens, stored only as `ServerSecret::hash` of the token.
+//! Issued access and refresh tokens, stored only under a key derived from the token (`crate::tokens::opaque::key`).
 //!
 //! Every token belongs to a *family*: the chain of refresh rotations of one grant, together with
 //! the access tokens issued along it. Revoking a family (refresh token reuse, RFC 7009 revocation
@@ -43,7 +43,7 @@ impl TokenKind {
 /// A token, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {
-    /// `ServerSecret::hash` of the token.
+    /// `crate::tokens::opaque::key` of the token: never the token itself.
     pub hash: String,
     pub tenant: String,
     pub kind: TokenKind,

@@ -1,9 +1,10 @@
 //! Token issuing: access tokens (opaque or RFC 9068 JWT), refresh tokens, their rotation,
 //! introspection (RFC 7662) and revocation (RFC 7009).
 //!
-//! **Tokens are stored only as HMACs.** An opaque token is 256 random bits; the database keeps
-//! `ServerSecret::hash` of it (HMAC-SHA-256 under a key derived from the server secret), never the
-//! token. Whoever reads the database — a backup, a replica, an SQL injection elsewhere — gets
+//! **Tokens are stored only as HMACs.** An opaque token is 256 random bits after a sequence that
+//! keeps new rows at the end of the index ([`opaque`]); the database keeps the sequence and
+//! `ServerSecret::hash` of the token (HMAC-SHA-256 under a key derived from the server secret),
+//! never the token. Whoever reads the database — a backup, a replica, an SQL injection elsewhere — gets
 //! nothing they can present, and without the server secret cannot even test a guess. A keyed
 //! fast hash suffices because the token has full entropy: no password-hash work factor is needed,
 //! and lookups stay one indexed equality. JWT access tokens are stored the same way (hash of the
@@ -19,6 +20,7 @@
 //! `revoked_families`). Revoking a refresh token (RFC 7009) revokes its family the same way.
 
 pub mod keys;
+pub mod opaque;
 mod service;
 
 pub use crate::config::TokenFormat;

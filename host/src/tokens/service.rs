@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tollgate_core::{OAuthError, SingleUse};
 
+use super::opaque;
 use crate::clock::Clock;
 use crate::config::TokenFormat;
 use crate::secret::{random_token, ServerSecret};
@@ -186,10 +187,10 @@ impl TokenService {
         }
     }
 
-    /// Mints the access token — opaque: 256 random bits; JWT: signed claims `iss`, `sub`,
+    /// Mints the access token — opaque: [`opaque::mint`]; JWT: signed claims `iss`, `sub`,
     /// `aud` (= `client_id`), `client_id`, `exp`, `iat`, `jti`, `scope` (if any) and the extra
     /// claims (RFC 9068 §2.2) — and, when asked, an opaque refresh token in the same family.
-    /// Stores both only as hashes, all or nothing, and returns the response body.
+    /// Stores both only under their [`opaque::key`], all or nothing, and returns the response body.
     pub async fn issue(&self, issue: Issue) -> Result<Issued, TokenError> {
         let Issue {
             tenant,
@@ -211,7 +212,7 @@ impl TokenService {
         let family = new_family(now);
 
         let (access_token, format) = match format {
-            TokenFormat::Opaque => (random_token(), "opaque"),
+            TokenFormat::Opaque => (opaque::mint(), "opaque"),
             TokenFormat::Jwt => {
                 let signer = self.signer.as_ref().ok_or_else(|| {
                     TokenError::Sign("no signer is configured for JWT access tokens".into())
@@ -235,7 +236,7 @@ impl TokenService {
         // Introspection reports `iss` for opaque tokens too, so it is kept with the claims.
         claims.insert("iss".into(), issuer.into());
         let access = TokenRecord {
-            hash: self.secret.hash(&access_token),
+            hash: opaque::key(&self.secret, &access_token),
             tenant,
             kind: TokenKind::Access,
             client_id,
@@ -248,9 +249,9 @@ impl TokenService {
             format: format.into(),
             claims: Value::Object(claims),
         };
-        let refresh_token = refresh_token.then(random_token);
+        let refresh_token = refresh_token.then(opaque::mint);
         let refresh = refresh_token.as_deref().map(|token| TokenRecord {
-            hash: self.secret.hash(token),
+            hash: opaque::key(&self.secret, token),
             kind: TokenKind::Refresh,
             expires_at: now.saturating_add(self.settings.refresh_ttl),
             format: "opaque".into(),
@@ -329,7 +330,7 @@ impl TokenService {
         refresh_token: &str,
         narrow_to: Option<&[&str]>,
     ) -> Result<TokenRecord, OAuthError> {
-        let hash = self.secret.hash(refresh_token);
+        let hash = opaque::key(&self.secret, refresh_token);
         let state = self
             .store
             .refresh_state(&hash, tenant, client_id, self.clock.now())
@@ -357,7 +358,7 @@ impl TokenService {
     /// RFC 7662: an unknown, expired or revoked token, or another tenant's, is just inactive.
     pub async fn introspect(&self, tenant: &str, token: &str) -> Result<Introspection, TokenError> {
         let now = self.clock.now();
-        let Some(record) = self.store.token(&self.secret.hash(token)).await? else {
+        let Some(record) = self.store.token(&opaque::key(&self.secret, token)).await? else {
             return Ok(Introspection::inactive());
         };
         if record.tenant != tenant || record.revoked || record.expires_at <= now {
@@ -399,7 +400,7 @@ impl TokenService {
         token: &str,
     ) -> Result<(), TokenError> {
         self.store
-            .revoke_token(&self.secret.hash(token), tenant, client_id)
+            .revoke_token(&opaque::key(&self.secret, token), tenant, client_id)
             .await?;
         Ok(())
     }
@@ -583,7 +584,7 @@ mod tests {
         assert_eq!(opaque.token_type, "Bearer");
         assert_eq!(opaque.expires_in, 3600);
         assert_eq!(opaque.scope.as_deref(), Some("read write"));
-        assert_eq!(opaque.access_token.len(), 43);
+        assert_eq!(opaque.access_token.len(), 54);
         assert_eq!(no_refresh.refresh_token, None);
         assert_eq!(
             serde_json::to_value(&no_refresh).expect("json"),
@@ -617,11 +618,12 @@ mod tests {
                     "{row:?}"
                 );
             }
-            assert_eq!(row.hash.len(), 64);
+            let key_len = if row.format == "jwt" { 64 } else { 80 };
+            assert_eq!(row.hash.len(), key_len);
             assert_eq!((row.issued_at, row.revoked), (T0, false));
         }
         let stored = |token: &str| {
-            let hash = ServerSecret::from_bytes(&[9; 32]).hash(token);
+            let hash = opaque::key(&ServerSecret::from_bytes(&[9; 32]), token);
             rows.iter()
                 .find(|r| r.hash == hash)
                 .cloned()
