@@ -12,6 +12,7 @@
 #   DURATION=10s CONNECTIONS=64 ./bench/load.sh
 #   ASSERTIONS_COUNT=200000 ./bench/load.sh jwt_bearer   # assertions minted beforehand
 #   PERF=1 ./bench/load.sh jwt_bearer    # also samples the server with perf and prints its top
+#                                        # (PERF_CALLGRAPH=dwarf: call chains through SQLite)
 #                                        # (PERF_SORT=dso for the split by library)
 #   STRACE=1 ./bench/load.sh jwt_bearer  # counts the server's system calls instead
 #   DATABASE=sqlite::memory: ./bench/load.sh   # another single-host database URL (what the
