@@ -1,4 +1,5 @@
-//! Issued access and refresh tokens, stored only under a key derived from the token (`crate::tokens::opaque::key`).
+//! Issued access and refresh tokens, stored only under a key derived from the token
+//! (`crate::tokens::opaque::key`).
 //!
 //! Every token belongs to a *family*: the chain of refresh rotations of one grant, together with
 //! the access tokens issued along it. Revoking a family (refresh token reuse, RFC 7009 revocation
