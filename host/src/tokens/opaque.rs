@@ -34,8 +34,8 @@ const TOKEN_LEN: usize = SEQUENCE_LEN + RANDOM_LEN;
 static LAST: AtomicU64 = AtomicU64::new(0);
 
 /// The next sequence: the microseconds since 1970, or one more than the last if the clock has
-/// not moved on (or went back).
-fn next_sequence() -> u64 {
+/// not moved on (or went back). Refresh-token families start with one too (`tokens::service`).
+pub(super) fn next_sequence() -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
