@@ -195,6 +195,9 @@ async fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
                 for (job, answer) in batch.drain(..).zip(answers) {
                     let _ = job.done.send(Ok(answer));
                 }
+                if let Committer::Sqlite(writer) = &mut committer {
+                    writer.restart_wal_if_long();
+                }
             }
             Err(e) if batch.len() == 1 => {
                 let job = batch.pop().expect("one job");

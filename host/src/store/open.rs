@@ -1,6 +1,8 @@
 //! Turning a URL into a migrated connection pool, one function per backend.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -62,10 +64,12 @@ const FILE_PRAGMAS: [(&str, &str); 5] = [
 ];
 
 /// How often a background task copies the WAL into the database (`PASSIVE`: beside the writer,
-/// never blocking it), and how long the WAL may grow before the writer's own commit
-/// checkpoints it (pages of 4 KiB).
+/// never blocking it), and how long the WAL may grow (frames of a 4 KiB page) before the writer
+/// restarts it. Each restart stalls the writer for a checkpoint of what the background has not
+/// copied yet and two fsyncs (5–15 ms here); 8,000 frames (32 MiB) gave +10 % jwt-bearer
+/// grants/s over 2,000, and 16,000 no more throughput but a longer p99.
 const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
-const WRITER_CHECKPOINT_PAGES: &str = "2000";
+const WRITER_CHECKPOINT_PAGES: u32 = 8000;
 
 /// The pool, and for a database file the group-commit writer's own connection: SQLite drops a
 /// connection's page cache whenever another connection has written, so a writer that took any
@@ -110,15 +114,17 @@ pub(super) async fn sqlite(
         // is still safe against corruption and only risks the last commits on power loss.
         // Checkpoints (copying the WAL back into the database, with an fsync) run in two
         // places: a background task copies what the WAL holds every 20 ms beside the writer
-        // ([`background_checkpoints`]), and the group-commit writer's own commit checkpoints
-        // once the WAL passes WRITER_CHECKPOINT_PAGES — by then little is left to copy, so the
-        // commit, which every waiting request waits for, stalls less (+11 % grants/s, same p99,
-        // than the writer checkpointing every 1000 pages alone). The writer's checkpoint is
-        // the one that matters for size: only a checkpoint that finds nothing being appended
-        // lets the WAL start over, and under steady load only the writer sees such a moment (a
-        // background checkpoint alone let the WAL grow to 15 GB after a million tokens). The
-        // other connections never checkpoint on their own. After a WAL restart the file is cut
-        // back to `journal_size_limit`; under load it stays near 9 MB.
+        // ([`background_checkpoints`]), and once the WAL passes WRITER_CHECKPOINT_PAGES the
+        // group-commit writer restarts it ([`SqliteWriter::restart_wal_if_long`]). Only a
+        // checkpoint that finds nothing being appended, and no reader left in the WAL, lets
+        // the WAL start over; under steady load only the writer can arrange such a moment (a
+        // background checkpoint alone let the WAL grow to 15 GB after a million tokens). It
+        // does so between batches, after answering the callers, with `RESTART`, which waits
+        // out the readers: SQLite's own autocheckpoint ran inside a commit that every waiting
+        // request waited for, and, as readers were always in the WAL, it seldom let the WAL
+        // start over, so every commit past the limit checkpointed again (15 ms each, 28 % of
+        // the writer's time). The other connections never checkpoint on their own. After a
+        // restart the file is cut back to `journal_size_limit`.
         let connect = FILE_PRAGMAS
             .iter()
             .fold(connect.create_if_missing(true), |c, (name, value)| {
@@ -134,8 +140,7 @@ pub(super) async fn sqlite(
         )
     };
 
-    let pool = pool_opts
-        .connect_with(connect.clone())
+    let pool = connect_sqlite(&pool_opts, &connect)
         .await
         .map_err(|e| StoreError::open(url, e))?;
     migrate_sqlite(&pool).await?;
@@ -144,11 +149,17 @@ pub(super) async fn sqlite(
     }
     let writer_pragmas = FILE_PRAGMAS.into_iter().chain([
         ("cache_size", WRITER_CACHE_KIB),
-        ("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
+        ("wal_autocheckpoint", "0"),
     ]);
-    let writer = SqliteWriter::open(connect.get_filename(), SQLITE_BUSY_TIMEOUT, writer_pragmas)
-        .map_err(|e| StoreError::open(url, e))?;
-    tokio::spawn(background_checkpoints(pool.clone()));
+    let wal_frames = Arc::new(AtomicU32::new(0));
+    let writer = SqliteWriter::open(
+        connect.get_filename(),
+        writer_pragmas,
+        wal_frames.clone(),
+        WRITER_CHECKPOINT_PAGES,
+    )
+    .map_err(|e| StoreError::open(url, e))?;
+    tokio::spawn(background_checkpoints(pool.clone(), wal_frames));
     Ok((pool, Some(writer)))
 }
 
@@ -157,7 +168,7 @@ pub(super) async fn sqlite(
 /// request waiting for that commit) finds little left to copy; ends when the pool is closed.
 /// It cannot replace the writer's checkpoint: only a checkpoint that finds nothing being
 /// appended lets the WAL start over, and under steady load only the writer sees such a moment.
-async fn background_checkpoints(pool: SqlitePool) {
+async fn background_checkpoints(pool: SqlitePool, wal_frames: Arc<AtomicU32>) {
     let mut tick = tokio::time::interval(BACKGROUND_CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -165,14 +176,42 @@ async fn background_checkpoints(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
             .await
         {
-            if pool.is_closed() {
-                return;
+            Ok((_, frames, _)) => {
+                wal_frames.store(u32::try_from(frames).unwrap_or(u32::MAX), Ordering::Relaxed)
             }
-            tracing::warn!("SQLite checkpoint failed: {e}");
+            Err(_) if pool.is_closed() => return,
+            Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
+        }
+    }
+}
+
+/// Attempts at the first connection, and at the migrations, of several hosts starting at once.
+const START_ATTEMPTS: u32 = 5;
+
+/// The pool's first connection. Several hosts starting at once on a new file each switch it to
+/// WAL, which takes an exclusive lock that SQLite refuses at once, without waiting, while
+/// another connection holds a shared one (waiting could deadlock): "database is locked" (1 in
+/// 20 runs of `sqlite_concurrent_first_opens_all_succeed`). A later attempt finds the file in
+/// WAL already, which needs no such lock.
+async fn connect_sqlite(
+    pool_opts: &SqlitePoolOptions,
+    connect: &SqliteConnectOptions,
+) -> Result<SqlitePool, sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match pool_opts.clone().connect_with(connect.clone()).await {
+            Err(sqlx::Error::Database(e))
+                if attempt < START_ATTEMPTS && e.code().as_deref() == Some("5") =>
+            {
+                tracing::debug!("SQLite connection attempt {attempt} found the file locked: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
         }
     }
 }
@@ -182,12 +221,11 @@ async fn background_checkpoints(pool: SqlitePool) {
 /// first commits. Running the migrator again then finds the migration applied. A few attempts,
 /// spaced out, settle any such race; a real error fails every attempt and is reported.
 async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
-    const ATTEMPTS: u32 = 5;
     let mut attempt = 1;
     loop {
         match SQLITE_MIGRATOR.run(pool).await {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < ATTEMPTS => {
+            Err(e) if attempt < START_ATTEMPTS => {
                 tracing::debug!("SQLite migration attempt {attempt} failed, retrying: {e}");
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
                 attempt += 1;

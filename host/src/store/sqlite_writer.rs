@@ -15,6 +15,9 @@ use super::clients::to_json;
 use super::tokens::{insert_sql, rotate_sql, Rotation, TokenRecord, TokenRow};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// One jti of a batch (see [`super::Store::check_and_store_jti`]): stored when new or when the
 /// row it meets has expired (`exp < now`); one changed row means fresh.
@@ -28,6 +31,22 @@ pub(super) struct SqliteWriter {
     insert: String,
     /// [`rotate_sql`].
     rotate: String,
+    /// The WAL's length in frames, as the background checkpoints last saw it (`open.rs`).
+    wal_frames: Arc<AtomicU32>,
+    /// At this many frames the writer checkpoints and restarts the WAL.
+    restart_at: u32,
+}
+
+/// How long the writer sleeps between tries of a lock another connection holds: the default
+/// busy handler sleeps 1, 2, 5, 10 … ms, far longer than the checkpoints and the admin writes
+/// it waits for take.
+const BUSY_SLEEP: Duration = Duration::from_micros(100);
+/// Tries before a lock is given up (SQLITE_BUSY): about 5 s.
+const BUSY_TRIES: i32 = 50_000;
+
+fn busy(tries: i32) -> bool {
+    std::thread::sleep(BUSY_SLEEP);
+    tries < BUSY_TRIES
 }
 
 impl SqliteWriter {
@@ -35,14 +54,15 @@ impl SqliteWriter {
     /// settings of every connection to the file).
     pub(super) fn open<'a>(
         path: &Path,
-        busy_timeout: std::time::Duration,
         pragmas: impl IntoIterator<Item = (&'a str, &'a str)>,
+        wal_frames: Arc<AtomicU32>,
+        restart_at: u32,
     ) -> Result<SqliteWriter, rusqlite::Error> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(busy_timeout)?;
+        conn.busy_handler(Some(busy))?;
         let pragmas: String = pragmas
             .into_iter()
             .map(|(name, value)| format!("PRAGMA {name} = {value};"))
@@ -52,7 +72,29 @@ impl SqliteWriter {
             conn,
             insert: insert_sql(1),
             rotate: rotate_sql(),
+            wal_frames,
+            restart_at,
         })
+    }
+
+    /// Once the WAL has grown past `restart_at` frames, checkpoints what the background
+    /// checkpoints have not copied yet and waits for the readers still in the WAL, so that the
+    /// next commit writes the WAL from its start again (`PRAGMA wal_checkpoint(RESTART)`).
+    /// Runs after a batch's callers are answered, never inside a commit they wait for. If a
+    /// background checkpoint holds the checkpoint lock, the next batch tries again.
+    pub(super) fn restart_wal_if_long(&mut self) {
+        if self.wal_frames.load(Ordering::Relaxed) < self.restart_at {
+            return;
+        }
+        match self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                row.get::<_, i64>(0)
+            }) {
+            Ok(0) => self.wal_frames.store(0, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
+        }
     }
 
     /// [`super::Store::write_batch`] on this connection: the rotations, then each issue's
@@ -146,23 +188,29 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_pragmas_it_is_given_are_in_force() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("w.db");
-        Connection::open(&path).expect("create the file");
-        let writer = SqliteWriter::open(
-            &path,
-            std::time::Duration::from_secs(1),
+    /// A writer on `path`, created if missing.
+    fn open(path: &Path, wal_frames: Arc<AtomicU32>, restart_at: u32) -> SqliteWriter {
+        Connection::open(path).expect("create the file");
+        SqliteWriter::open(
+            path,
             [
                 ("journal_mode", "WAL"),
                 ("synchronous", "NORMAL"),
                 ("cache_size", "-16384"),
-                ("wal_autocheckpoint", "2000"),
+                ("wal_autocheckpoint", "0"),
                 ("temp_store", "memory"),
             ],
+            wal_frames,
+            restart_at,
         )
-        .expect("open");
+        .expect("open")
+    }
+
+    #[test]
+    fn the_pragmas_it_is_given_are_in_force() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        let writer = open(&path, Arc::default(), 8000);
         let get = |name: &str| -> String {
             writer
                 .conn
@@ -179,7 +227,95 @@ mod tests {
         assert_eq!(get("journal_mode"), "wal");
         assert_eq!(get("synchronous"), "1");
         assert_eq!(get("cache_size"), "-16384");
-        assert_eq!(get("wal_autocheckpoint"), "2000");
+        assert_eq!(get("wal_autocheckpoint"), "0");
         assert_eq!(get("temp_store"), "2");
+    }
+
+    /// Writes `rows` rows of 1 KiB, one transaction each; the frames in the WAL file after.
+    /// (With `journal_size_limit` 0, a commit that starts the WAL over cuts the file to its
+    /// own frames; the file never shrinks otherwise.)
+    fn append(writer: &SqliteWriter, rows: usize) -> u64 {
+        for _ in 0..rows {
+            writer
+                .conn
+                .execute("INSERT INTO t (v) VALUES (randomblob(1024))", [])
+                .expect("insert");
+        }
+        let wal = format!("{}-wal", writer.conn.path().expect("a file"));
+        let bytes = std::fs::metadata(wal).expect("the WAL").len();
+        bytes.saturating_sub(32) / (4096 + 24)
+    }
+
+    #[test]
+    fn a_long_wal_starts_over_after_the_batch_even_with_a_reader_in_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        let wal_frames = Arc::new(AtomicU32::new(0));
+        let mut writer = open(&path, wal_frames.clone(), 100);
+        writer
+            .conn
+            .execute_batch("PRAGMA journal_size_limit = 0; CREATE TABLE t (v BLOB)")
+            .expect("create");
+        let long = append(&writer, 300);
+        assert!(long >= 300, "each commit appends: {long} frames");
+
+        // Below the limit (as the background checkpoints saw it) nothing happens.
+        wal_frames.store(99, Ordering::Relaxed);
+        writer.restart_wal_if_long();
+        assert!(append(&writer, 1) > long, "the WAL keeps growing");
+
+        // A reader in the middle of a read of the WAL, which it leaves 50 ms later: the
+        // restart waits for it (a checkpoint that did not would leave the WAL growing).
+        let reader = Connection::open(&path).expect("open");
+        reader.execute_batch("BEGIN").expect("begin");
+        let seen: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .expect("read");
+        assert_eq!(seen, 301);
+        let leave = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            reader.execute_batch("COMMIT").expect("commit");
+        });
+        wal_frames.store(100, Ordering::Relaxed);
+        writer.restart_wal_if_long();
+        assert_eq!(
+            wal_frames.load(Ordering::Relaxed),
+            0,
+            "done, until the next report"
+        );
+        let after = append(&writer, 1);
+        leave.join().expect("reader");
+        assert!(
+            after <= 3,
+            "the next commit writes the WAL from its start: {after} frames"
+        );
+        let rows: i64 = writer
+            .conn
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(rows, 302, "nothing is lost");
+    }
+
+    #[test]
+    fn the_writer_waits_for_a_lock_another_connection_holds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        let mut writer = open(&path, Arc::default(), 8000);
+        writer
+            .conn
+            .execute("CREATE TABLE t (v BLOB)", [])
+            .expect("create");
+        let other = Connection::open(&path).expect("open");
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            other.execute_batch("COMMIT").expect("commit");
+        });
+        let tx = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("the writer waits instead of failing with SQLITE_BUSY");
+        tx.commit().expect("commit");
+        release.join().expect("other");
     }
 }
