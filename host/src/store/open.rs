@@ -1,7 +1,6 @@
 //! Turning a URL into a migrated connection pool, one function per backend.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, PgConnection};
 
-use super::sqlite_writer::SqliteWriter;
+use super::sqlite_writer::{SqliteWriter, WalLength};
 use super::{StoreError, StoreOptions};
 
 /// The SQLite schema, embedded at compile time.
@@ -151,15 +150,15 @@ pub(super) async fn sqlite(
         ("cache_size", WRITER_CACHE_KIB),
         ("wal_autocheckpoint", "0"),
     ]);
-    let wal_frames = Arc::new(AtomicU32::new(0));
+    let wal = Arc::new(WalLength::default());
     let writer = SqliteWriter::open(
         connect.get_filename(),
         writer_pragmas,
-        wal_frames.clone(),
+        wal.clone(),
         WRITER_CHECKPOINT_PAGES,
     )
     .map_err(|e| StoreError::open(url, e))?;
-    tokio::spawn(background_checkpoints(pool.clone(), wal_frames));
+    tokio::spawn(background_checkpoints(pool.clone(), wal));
     Ok((pool, Some(writer)))
 }
 
@@ -168,7 +167,7 @@ pub(super) async fn sqlite(
 /// request waiting for that commit) finds little left to copy; ends when the pool is closed.
 /// It cannot replace the writer's checkpoint: only a checkpoint that finds nothing being
 /// appended lets the WAL start over, and under steady load only the writer sees such a moment.
-async fn background_checkpoints(pool: SqlitePool, wal_frames: Arc<AtomicU32>) {
+async fn background_checkpoints(pool: SqlitePool, wal: Arc<WalLength>) {
     let mut tick = tokio::time::interval(BACKGROUND_CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -176,13 +175,12 @@ async fn background_checkpoints(pool: SqlitePool, wal_frames: Arc<AtomicU32>) {
         if pool.is_closed() {
             return;
         }
+        let epoch = wal.epoch();
         match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&pool)
             .await
         {
-            Ok((_, frames, _)) => {
-                wal_frames.store(u32::try_from(frames).unwrap_or(u32::MAX), Ordering::Relaxed)
-            }
+            Ok((_, frames, _)) => wal.report(epoch, frames),
             Err(_) if pool.is_closed() => return,
             Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
         }

@@ -15,7 +15,7 @@ use super::clients::to_json;
 use super::tokens::{insert_sql, rotate_sql, Rotation, TokenRecord, TokenRow};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,10 +31,54 @@ pub(super) struct SqliteWriter {
     insert: String,
     /// [`rotate_sql`].
     rotate: String,
-    /// The WAL's length in frames, as the background checkpoints last saw it (`open.rs`).
-    wal_frames: Arc<AtomicU32>,
+    /// The WAL's length, as the background checkpoints last saw it (`open.rs`).
+    wal: Arc<WalLength>,
     /// At this many frames the writer checkpoints and restarts the WAL.
     restart_at: u32,
+}
+
+/// The WAL's length as the background checkpoints find it, for the writer to act on
+/// ([`SqliteWriter::restart_wal_if_long`]). A report counts only if its checkpoint began after
+/// the writer's last restart: one that began before would report the WAL long still, and the
+/// writer would restart it — and stall — a second time.
+#[derive(Debug, Default)]
+pub(super) struct WalLength {
+    /// Restarts the writer has made (wrapping).
+    restarts: AtomicU32,
+    /// The last report: the restarts when its checkpoint began (high half) and the frames the
+    /// checkpoint found in the WAL (low half).
+    report: AtomicU64,
+}
+
+impl WalLength {
+    /// Taken before a checkpoint, to [`WalLength::report`] its outcome with.
+    pub(super) fn epoch(&self) -> u32 {
+        self.restarts.load(Ordering::Acquire)
+    }
+
+    /// A checkpoint that began at `epoch` found `frames` frames in the WAL.
+    pub(super) fn report(&self, epoch: u32, frames: i64) {
+        let frames = u32::try_from(frames.max(0)).unwrap_or(u32::MAX);
+        self.report.store(
+            u64::from(epoch) << 32 | u64::from(frames),
+            Ordering::Release,
+        );
+    }
+
+    /// The frames the last report since the last restart found (0: none since).
+    fn frames(&self) -> u32 {
+        let report = self.report.load(Ordering::Acquire);
+        let (epoch, frames) = ((report >> 32) as u32, report as u32);
+        if epoch == self.restarts.load(Ordering::Acquire) {
+            frames
+        } else {
+            0
+        }
+    }
+
+    fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// How long the writer sleeps between tries of a lock another connection holds: the default
@@ -55,7 +99,7 @@ impl SqliteWriter {
     pub(super) fn open<'a>(
         path: &Path,
         pragmas: impl IntoIterator<Item = (&'a str, &'a str)>,
-        wal_frames: Arc<AtomicU32>,
+        wal: Arc<WalLength>,
         restart_at: u32,
     ) -> Result<SqliteWriter, rusqlite::Error> {
         let conn = Connection::open_with_flags(
@@ -72,7 +116,7 @@ impl SqliteWriter {
             conn,
             insert: insert_sql(1),
             rotate: rotate_sql(),
-            wal_frames,
+            wal,
             restart_at,
         })
     }
@@ -83,7 +127,7 @@ impl SqliteWriter {
     /// Runs after a batch's callers are answered, never inside a commit they wait for. If a
     /// background checkpoint holds the checkpoint lock, the next batch tries again.
     pub(super) fn restart_wal_if_long(&mut self) {
-        if self.wal_frames.load(Ordering::Relaxed) < self.restart_at {
+        if self.wal.frames() < self.restart_at {
             return;
         }
         match self
@@ -91,7 +135,7 @@ impl SqliteWriter {
             .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
                 row.get::<_, i64>(0)
             }) {
-            Ok(0) => self.wal_frames.store(0, Ordering::Relaxed),
+            Ok(0) => self.wal.restarted(),
             Ok(_) => {}
             Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
         }
@@ -189,7 +233,7 @@ mod tests {
     use super::*;
 
     /// A writer on `path`, created if missing.
-    fn open(path: &Path, wal_frames: Arc<AtomicU32>, restart_at: u32) -> SqliteWriter {
+    fn open(path: &Path, wal: Arc<WalLength>, restart_at: u32) -> SqliteWriter {
         Connection::open(path).expect("create the file");
         SqliteWriter::open(
             path,
@@ -200,7 +244,7 @@ mod tests {
                 ("wal_autocheckpoint", "0"),
                 ("temp_store", "memory"),
             ],
-            wal_frames,
+            wal,
             restart_at,
         )
         .expect("open")
@@ -250,8 +294,8 @@ mod tests {
     fn a_long_wal_starts_over_after_the_batch_even_with_a_reader_in_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("w.db");
-        let wal_frames = Arc::new(AtomicU32::new(0));
-        let mut writer = open(&path, wal_frames.clone(), 100);
+        let wal = Arc::new(WalLength::default());
+        let mut writer = open(&path, wal.clone(), 100);
         writer
             .conn
             .execute_batch("PRAGMA journal_size_limit = 0; CREATE TABLE t (v BLOB)")
@@ -260,7 +304,7 @@ mod tests {
         assert!(long >= 300, "each commit appends: {long} frames");
 
         // Below the limit (as the background checkpoints saw it) nothing happens.
-        wal_frames.store(99, Ordering::Relaxed);
+        wal.report(wal.epoch(), 99);
         writer.restart_wal_if_long();
         assert!(append(&writer, 1) > long, "the WAL keeps growing");
 
@@ -276,13 +320,12 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(50));
             reader.execute_batch("COMMIT").expect("commit");
         });
-        wal_frames.store(100, Ordering::Relaxed);
+        // A checkpoint that began before the restart reports after it: not acted on.
+        let before = wal.epoch();
+        wal.report(before, 100);
         writer.restart_wal_if_long();
-        assert_eq!(
-            wal_frames.load(Ordering::Relaxed),
-            0,
-            "done, until the next report"
-        );
+        wal.report(before, 5000);
+        assert_eq!(wal.frames(), 0, "a report from before the restart");
         let after = append(&writer, 1);
         leave.join().expect("reader");
         assert!(
