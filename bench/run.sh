@@ -22,7 +22,7 @@
 #                concurrently) before the scenarios run; the peer gets as many, statically
 #   ASSERTIONS_PER_SECOND  assertions minted per second of DURATION per scenario (default 12000);
 #                a run that uses them all up is flagged (`reused`): raise it
-#   REFRESH_PER_SECOND     refresh tokens pre-issued per second of DURATION (default 8000)
+#   REFRESH_PER_SECOND     refresh tokens pre-issued per second of DURATION (default 12000)
 #   INTROSPECT_TOKENS      access tokens pre-issued for introspection (default 500)
 #   TOKENS       tokens issued by tokens_1m (default 1000000)
 #
@@ -52,7 +52,7 @@ PEER="${PEER:-}"
 [ "$PEER" != 0 ] || PEER=""
 SCALE="${SCALE:-0}"
 ASSERTIONS_PER_SECOND="${ASSERTIONS_PER_SECOND:-12000}"
-REFRESH_PER_SECOND="${REFRESH_PER_SECOND:-8000}"
+REFRESH_PER_SECOND="${REFRESH_PER_SECOND:-12000}"
 INTROSPECT_TOKENS="${INTROSPECT_TOKENS:-500}"
 TOKENS="${TOKENS:-1000000}"
 export THREADS
