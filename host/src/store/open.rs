@@ -158,18 +158,36 @@ pub(super) async fn sqlite(
         WRITER_CHECKPOINT_PAGES,
     )
     .map_err(|e| StoreError::open(url, e))?;
-    tokio::spawn(background_checkpoints(pool.clone(), wal));
+    let database =
+        std::fs::File::open(connect.get_filename()).map_err(|e| StoreError::open(url, e))?;
+    tokio::spawn(background_checkpoints(
+        pool.clone(),
+        wal,
+        Arc::new(database),
+    ));
     Ok((pool, Some(writer)))
 }
 
 /// Copies what the WAL holds into the database every [`BACKGROUND_CHECKPOINT_EVERY`], on a
-/// reading connection, so that the checkpoint the writer's commit runs (which stalls every
-/// request waiting for that commit) finds little left to copy; ends when the pool is closed.
-/// It cannot replace the writer's checkpoint: only a checkpoint that finds nothing being
-/// appended lets the WAL start over, and under steady load only the writer sees such a moment.
-async fn background_checkpoints(pool: SqlitePool, wal: Arc<WalLength>) {
+/// reading connection, beside the writer, and reports the WAL's length for the writer to
+/// restart it ([`SqliteWriter::restart_wal_if_long`]); ends when the pool is closed.
+///
+/// It also syncs the database file after each pass that copied something. SQLite syncs it only
+/// after a checkpoint that copied the whole WAL, which under load only the writer's restart
+/// does: the pages of every pass since the last restart were left for the restart's fsync, which
+/// the writer (and every request waiting on its next commit) sat in for 14 ms at the start of a
+/// 20 s jwt-bearer run and 43 ms at its end, mostly waiting for writeback. Synced here, beside
+/// the writer, they leave that fsync little to do: p99 32 → 19 ms, throughput −3 %.
+async fn background_checkpoints(
+    pool: SqlitePool,
+    wal: Arc<WalLength>,
+    database: Arc<std::fs::File>,
+) {
     let mut tick = tokio::time::interval(BACKGROUND_CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The frames the WAL held in the database after the last pass (they change once a pass
+    // copies more, or the WAL starts over).
+    let mut last_copied = 0;
     loop {
         tick.tick().await;
         if pool.is_closed() {
@@ -180,7 +198,18 @@ async fn background_checkpoints(pool: SqlitePool, wal: Arc<WalLength>) {
             .fetch_one(&pool)
             .await
         {
-            Ok((_, frames, _)) => wal.report(epoch, frames),
+            Ok((_, frames, copied)) => {
+                wal.report(epoch, frames);
+                if copied != last_copied {
+                    last_copied = copied;
+                    let database = database.clone();
+                    if let Ok(Err(e)) =
+                        tokio::task::spawn_blocking(move || database.sync_data()).await
+                    {
+                        tracing::warn!("SQLite database sync failed: {e}");
+                    }
+                }
+            }
             Err(_) if pool.is_closed() => return,
             Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
         }
