@@ -76,6 +76,13 @@ pub(super) enum Committer {
 }
 
 impl Committer {
+    /// Upkeep once a batch's callers have their answers: an SQLite writer restarts a long WAL.
+    fn after_answers(&mut self) {
+        if let Committer::Sqlite(writer) = self {
+            writer.restart_wal_if_long();
+        }
+    }
+
     /// One batch in one transaction; the answer of each job, in order.
     async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
         let mut issues = Vec::new();
@@ -195,9 +202,7 @@ async fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
                 for (job, answer) in batch.drain(..).zip(answers) {
                     let _ = job.done.send(Ok(answer));
                 }
-                if let Committer::Sqlite(writer) = &mut committer {
-                    writer.restart_wal_if_long();
-                }
+                committer.after_answers();
             }
             Err(e) if batch.len() == 1 => {
                 let job = batch.pop().expect("one job");

@@ -24,7 +24,7 @@ static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long an SQLite statement waits for another connection's write lock.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `sqlite::memory:`, `sqlite://:memory:` or `…?mode=memory`.
 fn sqlite_is_memory(url: &str) -> bool {
@@ -65,8 +65,8 @@ const FILE_PRAGMAS: [(&str, &str); 5] = [
 /// How often a background task copies the WAL into the database (`PASSIVE`: beside the writer,
 /// never blocking it), and how long the WAL may grow (frames of a 4 KiB page) before the writer
 /// restarts it. Each restart stalls the writer for a checkpoint of what the background has not
-/// copied yet and two fsyncs (5–15 ms here); 8,000 frames (32 MiB) gave +10 % jwt-bearer
-/// grants/s over 2,000, and 16,000 no more throughput but a longer p99.
+/// copied yet and its fsyncs; 8,000 frames (32 MiB) gave +10 % jwt-bearer grants/s over 2,000,
+/// and 16,000 no more throughput but a longer p99.
 const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 const WRITER_CHECKPOINT_PAGES: u32 = 8000;
 
@@ -219,6 +219,26 @@ async fn background_checkpoints(
 /// Attempts at the first connection, and at the migrations, of several hosts starting at once.
 const START_ATTEMPTS: u32 = 5;
 
+/// Runs `op` until it succeeds, fails with an error `retry` refuses, or [`START_ATTEMPTS`] are
+/// spent, sleeping 100 ms more after each failed attempt.
+async fn at_start<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    retry: impl Fn(&E) -> bool,
+    mut op: impl FnMut() -> F,
+) -> Result<T, E> {
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(e) if attempt < START_ATTEMPTS && retry(&e) => {
+                tracing::debug!("SQLite {what} attempt {attempt} failed, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The pool's first connection. Several hosts starting at once on a new file each switch it to
 /// WAL, which takes an exclusive lock that SQLite refuses at once, without waiting, while
 /// another connection holds a shared one (waiting could deadlock): "database is locked" (1 in
@@ -228,19 +248,12 @@ async fn connect_sqlite(
     pool_opts: &SqlitePoolOptions,
     connect: &SqliteConnectOptions,
 ) -> Result<SqlitePool, sqlx::Error> {
-    let mut attempt = 1;
-    loop {
-        match pool_opts.clone().connect_with(connect.clone()).await {
-            Err(sqlx::Error::Database(e))
-                if attempt < START_ATTEMPTS && e.code().as_deref() == Some("5") =>
-            {
-                tracing::debug!("SQLite connection attempt {attempt} found the file locked: {e}");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    let locked =
+        |e: &sqlx::Error| matches!(e, sqlx::Error::Database(e) if e.code().as_deref() == Some("5"));
+    at_start("connection", locked, || {
+        pool_opts.clone().connect_with(connect.clone())
+    })
+    .await
 }
 
 /// sqlx takes no lock around SQLite migrations, so two processes starting at once on a new file
@@ -248,18 +261,9 @@ async fn connect_sqlite(
 /// first commits. Running the migrator again then finds the migration applied. A few attempts,
 /// spaced out, settle any such race; a real error fails every attempt and is reported.
 async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut attempt = 1;
-    loop {
-        match SQLITE_MIGRATOR.run(pool).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < START_ATTEMPTS => {
-                tracing::debug!("SQLite migration attempt {attempt} failed, retrying: {e}");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(StoreError::Migrate(e.to_string())),
-        }
-    }
+    at_start("migration", |_| true, || SQLITE_MIGRATOR.run(pool))
+        .await
+        .map_err(|e| StoreError::Migrate(e.to_string()))
 }
 
 pub(super) async fn postgres(url: &str, opts: &StoreOptions) -> Result<PgPool, StoreError> {

@@ -85,8 +85,9 @@ impl WalLength {
 /// busy handler sleeps 1, 2, 5, 10 … ms, far longer than the checkpoints and the admin writes
 /// it waits for take.
 const BUSY_SLEEP: Duration = Duration::from_micros(100);
-/// Tries before a lock is given up (SQLITE_BUSY): about 5 s.
-const BUSY_TRIES: i32 = 50_000;
+/// Tries before a lock is given up (SQLITE_BUSY): as long as the pool's connections wait.
+const BUSY_TRIES: i32 =
+    (super::open::SQLITE_BUSY_TIMEOUT.as_micros() / BUSY_SLEEP.as_micros()) as i32;
 
 fn busy(tries: i32) -> bool {
     std::thread::sleep(BUSY_SLEEP);
