@@ -489,3 +489,62 @@ async fn sqlite_concurrent_first_opens_all_succeed() {
         store.expect("opens").ping().await.expect("pings");
     }
 }
+
+/// A database made before 0003 (the jti table WITHOUT ROWID) keeps its used jtis across the
+/// upgrade: replays of them are still refused, and they still expire.
+#[tokio::test]
+async fn sqlite_jti_rows_survive_the_move_to_a_rowid_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let all = sqlx::migrate!("./migrations/sqlite");
+    let before = sqlx::migrate::Migrator {
+        migrations: all
+            .migrations
+            .iter()
+            .filter(|m| m.version < 3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ..all
+    };
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+        .expect("url")
+        .create_if_missing(true);
+    let old = sqlx::SqlitePool::connect_with(options).await.expect("old");
+    before.run(&old).await.expect("migrations 1 and 2");
+    sqlx::query("INSERT INTO jti (scope, jti, exp) VALUES ('s', 'early', 100), ('s', 'late', 300)")
+        .execute(&old)
+        .await
+        .expect("old rows");
+    old.close().await;
+
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("upgrade");
+    let (without_rowid,): (i64,) = with_pool!(&store, pool => {
+        sqlx::query_as("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'jti' AND sql LIKE '%WITHOUT ROWID%'")
+            .fetch_one(pool)
+            .await
+    })
+    .expect("schema");
+    assert_eq!(without_rowid, 0, "jti is a rowid table now");
+    for jti in ["early", "late"] {
+        assert!(
+            !store
+                .check_and_store_jti("s", jti, 400, 50)
+                .await
+                .expect("check"),
+            "{jti} is used"
+        );
+    }
+    assert!(store
+        .check_and_store_jti("s", "new", 400, 50)
+        .await
+        .expect("check"));
+    assert_eq!(store.purge_expired_jti(200).await.expect("purge"), 1);
+    assert!(store
+        .check_and_store_jti("s", "early", 400, 250)
+        .await
+        .expect("expired, so fresh"));
+    store.close().await;
+}
