@@ -24,11 +24,16 @@ pub fn is_basic(authorization: Option<&str>) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("basic"))
 }
 
+/// Undoes form-urlencoding: `+` is a space, `%XX` a byte (invalid UTF-8 replaced). Any other
+/// character stands for itself, `&` and `=` included, which a client that did not encode may
+/// send.
 fn url_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    if !s.contains(['+', '%']) {
+        return s.to_owned();
+    }
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -49,6 +54,11 @@ mod tests {
         assert_eq!(
             credentials(Some(&header("c%3A1:a:b%2Bc"))),
             Some(("c:1".into(), "a:b+c".into()))
+        );
+        // Characters a client should have encoded but did not stand for themselves.
+        assert_eq!(
+            credentials(Some(&header("c1:a&b=c d"))),
+            Some(("c1".into(), "a&b=c d".into()))
         );
         assert_eq!(
             credentials(Some(&format!("basic  {}", STANDARD.encode("a:b")))),
