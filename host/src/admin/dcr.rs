@@ -364,7 +364,7 @@ pub async fn get(oauth: &OAuth, request: &Request, client_id: &str) -> Response 
         Err(response) => return response,
     };
     match oauth.store.client(&tenant, client_id).await {
-        Ok(Some(record)) => Response::json(200, record.metadata),
+        Ok(Some(record)) => Response::json(200, record.metadata.clone()),
         Ok(None) => unknown_client(),
         Err(e) => storage_error("client", e),
     }
@@ -403,7 +403,7 @@ pub async fn update(oauth: &OAuth, request: &Request, client_id: &str) -> Respon
     }
     let (secret_hash, new_secret) = match (
         issues_secret(&submitted.metadata.auth_method),
-        existing.secret_hash,
+        existing.secret_hash.clone(),
     ) {
         (false, _) => (None, None),
         (true, Some(hash)) => (Some(hash), None),

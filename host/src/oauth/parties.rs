@@ -97,11 +97,14 @@ impl TrustResolver for Parties {
                 let keys = self.certificate_keys(&idp.name, &idp.certificates)?;
                 Ok(TrustMaterial {
                     party: TrustedParty::IdentityProvider {
-                        alias: idp.alias.unwrap_or_else(|| (self.default_alias)(tenant)),
-                        id: idp.id,
-                        name: idp.name,
+                        alias: idp
+                            .alias
+                            .clone()
+                            .unwrap_or_else(|| (self.default_alias)(tenant)),
+                        id: idp.id.clone(),
+                        name: idp.name.clone(),
                     },
-                    jwks_uri: idp.jwks_uri,
+                    jwks_uri: idp.jwks_uri.clone(),
                     keys,
                 })
             }
@@ -121,19 +124,16 @@ impl TrustResolver for Parties {
                         client.auth_method
                     )));
                 }
-                let keys = match client.jwks {
-                    Some(Value::Object(mut jwks)) => match jwks.remove("keys") {
-                        Some(Value::Array(keys)) => keys,
-                        _ => Vec::new(),
-                    },
+                let keys = match client.jwks.as_ref().and_then(|jwks| jwks.get("keys")) {
+                    Some(Value::Array(keys)) => keys.clone(),
                     _ => Vec::new(),
                 };
                 Ok(TrustMaterial {
                     party: TrustedParty::Client {
-                        client_id: client.client_id,
-                        auth_method: client.auth_method,
+                        client_id: client.client_id.clone(),
+                        auth_method: client.auth_method.clone(),
                     },
-                    jwks_uri: client.jwks_uri,
+                    jwks_uri: client.jwks_uri.clone(),
                     keys,
                 })
             }

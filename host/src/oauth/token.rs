@@ -240,7 +240,7 @@ impl OAuth {
         &self,
         tenant: &str,
         client: &AuthenticatedClient,
-    ) -> Result<ClientRecord, OAuthError> {
+    ) -> Result<std::sync::Arc<ClientRecord>, OAuthError> {
         let record = self
             .store
             .client(tenant, &client.client_id)

@@ -9,7 +9,7 @@
 
 use cached::{Cached, TimedSizedCache};
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{ClientRecord, IdpRecord};
@@ -17,7 +17,9 @@ use super::{ClientRecord, IdpRecord};
 /// Records kept per kind.
 const CAPACITY: usize = 10_000;
 
-/// The store's record caches.
+/// The store's record caches. They hold each record behind an `Arc`, and a hit hands out
+/// another reference to it: a copy of a client record (its strings and properties) per lookup
+/// was 2 % of the CPU of a client_credentials grant.
 #[derive(Debug)]
 pub(super) struct Caches {
     /// By (tenant, client_id).
@@ -37,7 +39,7 @@ impl Caches {
 
 /// One kind of record; a zero TTL turns it off.
 pub(super) struct RecordCache<K, V> {
-    map: Option<Mutex<TimedSizedCache<K, V>>>,
+    map: Option<Mutex<TimedSizedCache<K, Arc<V>>>>,
 }
 
 impl<K, V> std::fmt::Debug for RecordCache<K, V> {
@@ -46,7 +48,7 @@ impl<K, V> std::fmt::Debug for RecordCache<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
+impl<K: Hash + Eq + Clone, V> RecordCache<K, V> {
     fn new(ttl: Duration) -> Self {
         RecordCache {
             map: (!ttl.is_zero())
@@ -55,16 +57,16 @@ impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
     }
 
     /// Runs `f` on the map, if the cache is on.
-    fn with<R>(&self, f: impl FnOnce(&mut TimedSizedCache<K, V>) -> R) -> Option<R> {
+    fn with<R>(&self, f: impl FnOnce(&mut TimedSizedCache<K, Arc<V>>) -> R) -> Option<R> {
         let map = self.map.as_ref()?;
         Some(f(&mut map.lock().unwrap_or_else(|e| e.into_inner())))
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
         self.with(|m| m.cache_get(key).cloned()).flatten()
     }
 
-    pub fn put(&self, key: K, value: V) {
+    pub fn put(&self, key: K, value: Arc<V>) {
         self.with(|m| m.cache_set(key, value));
     }
 

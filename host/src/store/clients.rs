@@ -6,6 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::{Pool, Store, StoreError};
 
@@ -141,7 +142,7 @@ impl Store {
         &self,
         tenant: &str,
         client_id: &str,
-    ) -> Result<Option<ClientRecord>, StoreError> {
+    ) -> Result<Option<Arc<ClientRecord>>, StoreError> {
         let key = (tenant.to_owned(), client_id.to_owned());
         if let Some(hit) = self.cache.clients.get(&key) {
             return Ok(Some(hit));
@@ -150,7 +151,7 @@ impl Store {
         let row: Option<ClientRow> = with_pool!(self, pool => {
             sqlx::query_as(&select).bind(tenant).bind(client_id).fetch_optional(pool).await
         })?;
-        let client = row.map(ClientRecord::try_from).transpose()?;
+        let client = row.map(ClientRecord::try_from).transpose()?.map(Arc::new);
         if let Some(c) = &client {
             self.cache.clients.put(key, c.clone());
         }
@@ -262,7 +263,7 @@ mod tests {
         // A miss is not cached: registered on one host, known on the other at once.
         assert_eq!(
             there.client("acme", "app").await.expect("read"),
-            Some(c.clone())
+            Some(Arc::new(c.clone()))
         );
         let renamed = ClientRecord {
             client_name: "renamed".into(),
@@ -271,15 +272,15 @@ mod tests {
         assert!(here.update_client(&renamed).await.expect("update"));
         assert_eq!(
             here.client("acme", "app").await.expect("here"),
-            Some(renamed.clone())
+            Some(Arc::new(renamed.clone()))
         );
         assert_eq!(
             there.client("acme", "app").await.expect("there"),
-            Some(c.clone())
+            Some(Arc::new(c.clone()))
         );
         assert_eq!(
             uncached.client("acme", "app").await.expect("off"),
-            Some(renamed)
+            Some(Arc::new(renamed))
         );
         assert!(there.delete_client("acme", "app").await.expect("delete"));
         assert_eq!(there.client("acme", "app").await.expect("there"), None);
@@ -294,7 +295,7 @@ mod tests {
         assert!(store.insert_client(&c).await.expect("insert"));
         assert_eq!(
             store.client("acme", "app1").await.expect("client"),
-            Some(c.clone())
+            Some(Arc::new(c.clone()))
         );
 
         // Taken: nothing changes.
@@ -303,7 +304,7 @@ mod tests {
         assert!(!store.insert_client(&other).await.expect("insert taken"));
         assert_eq!(
             store.client("acme", "app1").await.expect("client"),
-            Some(c.clone())
+            Some(Arc::new(c.clone()))
         );
 
         // Update replaces all but tenant, client_id and created_at, NULLs included.
@@ -324,10 +325,10 @@ mod tests {
         assert!(store.update_client(&updated).await.expect("update"));
         assert_eq!(
             store.client("acme", "app1").await.expect("client"),
-            Some(ClientRecord {
+            Some(Arc::new(ClientRecord {
                 created_at: 100,
                 ..updated.clone()
-            })
+            }))
         );
         assert!(!store
             .update_client(&client("acme", "nobody"))
@@ -348,11 +349,20 @@ mod tests {
         };
         assert!(store.insert_client(&a).await.expect("insert a"));
         assert!(store.insert_client(&b).await.expect("insert b"));
-        assert_eq!(store.client("a", "same").await.expect("a"), Some(a.clone()));
-        assert_eq!(store.client("b", "same").await.expect("b"), Some(b));
+        assert_eq!(
+            store.client("a", "same").await.expect("a"),
+            Some(Arc::new(a.clone()))
+        );
+        assert_eq!(
+            store.client("b", "same").await.expect("b"),
+            Some(Arc::new(b))
+        );
         assert_eq!(store.client("c", "same").await.expect("c"), None);
         assert!(store.delete_client("b", "same").await.expect("delete b"));
-        assert_eq!(store.client("a", "same").await.expect("a"), Some(a));
+        assert_eq!(
+            store.client("a", "same").await.expect("a"),
+            Some(Arc::new(a))
+        );
     }
 
     async fn client_delete_revokes_its_tokens(fx: &Fixture) {

@@ -4,6 +4,7 @@
 //! so two hosts registering the same name at once cannot both succeed.
 
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::clients::{from_json, to_json};
 use super::{Pool, Store, StoreError};
@@ -126,12 +127,12 @@ impl Store {
         &self,
         tenant: &str,
         name: &str,
-    ) -> Result<Option<IdpRecord>, StoreError> {
+    ) -> Result<Option<Arc<IdpRecord>>, StoreError> {
         let key = (tenant.to_owned(), name.to_owned());
         if let Some(hit) = self.cache.idps.get(&key) {
             return Ok(Some(hit));
         }
-        let idp = self.idp_where("name", tenant, name).await?;
+        let idp = self.idp_where("name", tenant, name).await?.map(Arc::new);
         if let Some(r) = &idp {
             self.cache.idps.put(key, r.clone());
         }
@@ -257,7 +258,7 @@ mod tests {
                 .idp_by_name("acme", "https://a.example")
                 .await
                 .expect("by name"),
-            Some(b.clone())
+            Some(Arc::new(b.clone()))
         );
         assert_eq!(store.idp("acme", "nope").await.expect("idp"), None);
         assert_eq!(
@@ -323,7 +324,7 @@ mod tests {
                 .idp_by_name("t2", name)
                 .await
                 .expect("by name")
-                .map(|r| r.id),
+                .map(|r| r.id.clone()),
             Some("3".into())
         );
 
