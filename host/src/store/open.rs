@@ -185,8 +185,8 @@ async fn background_checkpoints(
 ) {
     let mut tick = tokio::time::interval(BACKGROUND_CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The frames the WAL held in the database after the last pass (they change once a pass
-    // copies more, or the WAL starts over).
+    // The frames the last pass found copied into the database; a pass that reports another
+    // number copied more (or found the WAL started over), so the file has pages to sync.
     let mut last_copied = 0;
     loop {
         tick.tick().await;
