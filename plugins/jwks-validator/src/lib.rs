@@ -6,8 +6,8 @@
 //! Given a JWT and a trust source (an identity provider or a client of a tenant), it asks the
 //! host for the source's keys — static ones (certificates, inline `jwks`) and, for a `jwks_uri`,
 //! the shared key service's cached set — picks the key the JWT's `kid` names, verifies the
-//! signature with jsonwebtoken, and returns the header and claims. Claim rules (`aud`, `exp`,
-//! `jti`, …) are the caller's.
+//! signature with aws-lc-rs (the key parsed once and kept: [`KeyCache`]), and returns the header
+//! and claims. Claim rules (`aud`, `exp`, `jti`, …) are the caller's.
 //!
 //! What it never does, whatever the token says:
 //! - accept `alg: none` (in any case), an HMAC algorithm, or anything outside RS256/384/512,
@@ -26,7 +26,8 @@
 //! makes it re-fetch the set once (rate-limited per URI by the key service), which is how an
 //! IdP's key rotation is followed unannounced.
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tollgate_core::{
@@ -34,31 +35,30 @@ use tollgate_core::{
     HostServices, JwtError, JwtValidator, TrustSource, VerifiedJwt,
 };
 
+mod keys;
+pub use keys::{fits, Algorithm, KeyCache, ALGORITHMS, MAX_CACHED_KEYS};
+
 pub use tollgate_core::MAX_JWT_BYTES;
 /// At most this many keys are tried for one JWT.
 pub const MAX_CANDIDATES: usize = 8;
 
-/// The accepted algorithms, by their JOSE name.
-const ALGORITHMS: [(&str, Algorithm); 9] = [
-    ("RS256", Algorithm::RS256),
-    ("RS384", Algorithm::RS384),
-    ("RS512", Algorithm::RS512),
-    ("PS256", Algorithm::PS256),
-    ("PS384", Algorithm::PS384),
-    ("PS512", Algorithm::PS512),
-    ("ES256", Algorithm::ES256),
-    ("ES384", Algorithm::ES384),
-    ("EdDSA", Algorithm::EdDSA),
-];
-
-/// The validator; stateless apart from the host it asks.
+/// The validator: the host it asks for keys, and the keys it has parsed.
 pub struct JwksValidator {
     host: Arc<dyn HostServices>,
+    keys: KeyCache,
 }
 
 impl JwksValidator {
     pub fn new(host: Arc<dyn HostServices>) -> Self {
-        JwksValidator { host }
+        JwksValidator {
+            host,
+            keys: KeyCache::default(),
+        }
+    }
+
+    /// The parsed keys it keeps.
+    pub fn key_cache(&self) -> &KeyCache {
+        &self.keys
     }
 }
 
@@ -75,7 +75,6 @@ pub struct Jws<'a> {
     pub header: Map<String, Value>,
     pub claims: Map<String, Value>,
     pub alg: Algorithm,
-    pub alg_name: &'static str,
     pub kid: Option<String>,
 }
 
@@ -97,8 +96,8 @@ impl<'a> Jws<'a> {
         let signing_input = &jwt[..header.len() + 1 + payload.len()];
         let header = decode_segment(header).map_err(|e| reject(format!("the JOSE header {e}")))?;
         let alg_value = header.get("alg").and_then(Value::as_str).unwrap_or("");
-        let (alg_name, alg) = match ALGORITHMS.iter().find(|(name, _)| *name == alg_value) {
-            Some((name, alg)) => (*name, *alg),
+        let alg = match ALGORITHMS.iter().find(|alg| alg.name() == alg_value) {
+            Some(alg) => *alg,
             None if alg_value.eq_ignore_ascii_case("none") => {
                 return Err(reject("alg none is never accepted"))
             }
@@ -143,62 +142,34 @@ impl<'a> Jws<'a> {
             header,
             claims,
             alg,
-            alg_name,
             kid,
         })
     }
 
-    /// Whether `key` (a public JWK) verifies this JWS's signature. A key that does not fit the
-    /// algorithm, or cannot be read, does not.
-    pub fn verifies_with(&self, key: &Value) -> bool {
-        fits(key, self.alg_name)
-            && decoding_key(key).is_some_and(|k| {
-                jsonwebtoken::crypto::verify(
-                    self.signature,
-                    self.signing_input.as_bytes(),
-                    &k,
-                    self.alg,
-                )
-                .unwrap_or(false)
-            })
-    }
-}
-
-fn member<'k>(key: &'k Value, name: &str) -> Option<&'k str> {
-    key.get(name).and_then(Value::as_str)
-}
-
-/// Whether `key`'s type, curve and `alg` fit the JWT's algorithm.
-pub fn fits(key: &Value, alg: &str) -> bool {
-    let by_type = match (member(key, "kty"), member(key, "crv")) {
-        (Some("RSA"), _) => alg.starts_with("RS") || alg.starts_with("PS"),
-        (Some("EC"), Some("P-256")) => alg == "ES256",
-        (Some("EC"), Some("P-384")) => alg == "ES384",
-        (Some("OKP"), Some("Ed25519")) => alg == "EdDSA",
-        _ => false,
-    };
-    by_type && key.get("alg").is_none_or(|a| a == alg)
-}
-
-fn decoding_key(key: &Value) -> Option<DecodingKey> {
-    match member(key, "kty")? {
-        "RSA" => DecodingKey::from_rsa_components(member(key, "n")?, member(key, "e")?).ok(),
-        "EC" => DecodingKey::from_ec_components(member(key, "x")?, member(key, "y")?).ok(),
-        "OKP" => DecodingKey::from_ed_components(member(key, "x")?).ok(),
-        _ => None,
+    /// Whether `key` (a public JWK) verifies this JWS's signature, the key parsed by (or kept
+    /// in) `cache`. A key that does not fit the algorithm, or cannot be read, does not.
+    pub fn verifies_with(&self, key: &Value, cache: &KeyCache) -> bool {
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(self.signature) else {
+            return false;
+        };
+        cache.get(key, self.alg).is_some_and(|parsed| {
+            parsed
+                .verify_sig(self.signing_input.as_bytes(), &signature)
+                .is_ok()
+        })
     }
 }
 
 /// The keys to try: those whose `kid` is the JWT's (or, failing that, those without a `kid`),
 /// that fit its algorithm.
 fn candidates<'k>(keys: &'k [Value], jws: &Jws) -> Vec<&'k Value> {
-    let fitting = |k: &&Value| fits(k, jws.alg_name);
+    let fitting = |k: &&Value| fits(k, jws.alg);
     let Some(kid) = jws.kid.as_deref() else {
         return keys.iter().filter(fitting).collect();
     };
     let named: Vec<&Value> = keys
         .iter()
-        .filter(|k| member(k, "kid") == Some(kid))
+        .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
         .collect();
     if named.is_empty() {
         keys.iter()
@@ -226,15 +197,15 @@ impl JwtValidator for JwksValidator {
             return Err(reject(match &jws.kid {
                 Some(kid) => format!(
                     "no {} key with kid {kid:?} is registered for this issuer",
-                    jws.alg_name
+                    jws.alg.name()
                 ),
-                None => format!("no {} key is registered for this issuer", jws.alg_name),
+                None => format!("no {} key is registered for this issuer", jws.alg.name()),
             }));
         }
         if candidates
             .iter()
             .take(MAX_CANDIDATES)
-            .any(|key| jws.verifies_with(key))
+            .any(|key| jws.verifies_with(key, &self.keys))
         {
             Ok(VerifiedJwt {
                 header: jws.header,

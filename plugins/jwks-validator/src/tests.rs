@@ -2,9 +2,7 @@
 //! Ed25519 keys made by ring) and the SDK's `TestHost` standing in for the host.
 
 use super::*;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use jsonwebtoken::EncodingKey;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde_json::json;
@@ -537,4 +535,101 @@ async fn a_key_whose_point_is_off_the_curve_verifies_nothing() {
         .await
         .is_ok());
     assert!(validate(&host(vec![jwk], None), &jwt).await.is_err());
+}
+
+#[tokio::test]
+async fn keys_are_parsed_once_and_a_key_rotated_in_under_the_same_kid_is_its_own_entry() {
+    let (a, b) = (rsa("k"), rsa_b("k"));
+    let host = host(vec![], Some(vec![a.jwk.clone()]));
+    let validator = JwksValidator::new(host.clone());
+    let by = |key: &TestKey| {
+        sign(
+            json!({"alg": "RS256", "kid": "k"}),
+            claims(),
+            &key.encoding,
+            Algorithm::RS256,
+        )
+    };
+    let (by_a, by_b) = (by(&a), by(&b));
+    for _ in 0..3 {
+        assert!(validator.validate(&by_a, &idp()).await.is_ok());
+    }
+    assert_eq!(validator.key_cache().len(), 1);
+    // Signed by b under a's kid: a's parsed key is tried, and fails.
+    assert!(reason(validator.validate(&by_b, &idp()).await).contains("does not verify"));
+    // A signature changed in one byte fails with the parsed key too.
+    let mut tampered = by_a.clone().into_bytes();
+    let at = tampered.len() - 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    assert!(reason(validator.validate(&tampered, &idp()).await).contains("does not verify"));
+    // The IdP rotates unannounced and serves b under the same kid: b is parsed and used, and
+    // a, which the host no longer hands over, verifies nothing though it is still cached.
+    host.set_jwks(
+        URI,
+        Jwks {
+            keys: vec![b.jwk.clone()],
+        },
+    );
+    assert!(validator.validate(&by_b, &idp()).await.is_ok());
+    assert!(reason(validator.validate(&by_a, &idp()).await).contains("does not verify"));
+    assert_eq!(validator.key_cache().len(), 2);
+}
+
+#[test]
+fn one_key_is_parsed_per_algorithm_and_unreadable_keys_are_remembered_as_such() {
+    let cache = KeyCache::default();
+    let jwk = rsa("r").jwk;
+    let [rs256, ps256] = ["RS256", "PS256"].map(|name| {
+        *ALGORITHMS
+            .iter()
+            .find(|a| a.name() == name)
+            .expect("accepted")
+    });
+    assert!(cache.get(&jwk, rs256).is_some());
+    assert!(cache.get(&jwk, ps256).is_some());
+    assert!(cache.get(&jwk, rs256).is_some());
+    assert_eq!(cache.len(), 2);
+    // An RSA key is no key for EdDSA, and is not kept for it.
+    let eddsa = *ALGORITHMS.last().expect("EdDSA");
+    assert!(cache.get(&jwk, eddsa).is_none());
+    assert_eq!(cache.len(), 2);
+    // A modulus of 1,024 bits parses, but no accepted algorithm verifies with it (2,048 at
+    // least); a modulus that is not base64url is remembered as unreadable.
+    let mut short = jwk.clone();
+    let n = URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().expect("n"))
+        .expect("n");
+    short["n"] = json!(b64(&n[..128]));
+    let mut garbage = jwk.clone();
+    garbage["n"] = json!("not base64url!");
+    assert!(cache.get(&garbage, rs256).is_none());
+    assert!(cache.get(&garbage, rs256).is_none());
+    assert_eq!(cache.len(), 3);
+    let jwt = sign(
+        json!({"alg": "RS256"}),
+        claims(),
+        &rsa("r").encoding,
+        Algorithm::RS256,
+    );
+    let jws = Jws::parse(&jwt).expect("parses");
+    assert!(jws.verifies_with(&jwk, &cache));
+    assert!(!jws.verifies_with(&short, &cache));
+    assert!(!jws.verifies_with(&garbage, &cache));
+}
+
+#[test]
+fn the_cache_keeps_at_most_max_cached_keys() {
+    let cache = KeyCache::default();
+    let eddsa = *ALGORITHMS.last().expect("EdDSA");
+    let keys: Vec<Value> = (0..MAX_CACHED_KEYS + 10)
+        .map(|i| ed25519(&i.to_string()).jwk)
+        .collect();
+    for key in &keys {
+        assert!(cache.get(key, eddsa).is_some());
+    }
+    assert_eq!(cache.len(), MAX_CACHED_KEYS);
+    // The oldest went first; each key still parses when it is asked for again.
+    assert!(cache.get(&keys[0], eddsa).is_some());
+    assert_eq!(cache.len(), MAX_CACHED_KEYS);
 }
