@@ -136,6 +136,15 @@ bench_rss_mib() {
   awk '/^VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/null || true
 }
 
+# bench_cpu_ticks PID...: the user and system CPU time the processes have used, in clock ticks.
+bench_cpu_ticks() {
+  local p t=0
+  for p in "$@"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
 # bench_metric METRICS_URL NAME: the sum of the samples of NAME at METRICS_URL (0 when absent).
 bench_metric() {
   curl -sf "$1" | awk -v name="$2" '$1 == name || index($1, name "{") == 1 {s += $2}

@@ -112,6 +112,17 @@ drive() {
     END {printf "RESULT hosts=%d req_per_s=%.0f p99_ms(max)=%.2f errors=%d\n", hosts, rps, p99, errors}'
 }
 
+# The servers' CPU time per answered request over the run: steadier than req/s on a noisy
+# machine, for comparing two builds (wrk's own CPU is not in it).
+cpu_start() { cpu_ticks="$(bench_cpu_ticks "${pids[@]}")"; }
+cpu_report() {
+  local ticks requests
+  ticks=$(($(bench_cpu_ticks "${pids[@]}") - cpu_ticks))
+  requests="$(cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}')"
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    'BEGIN {if (n > 0) printf "server CPU: %.0f us per request\n", t / hz * 1e6 / n}'
+}
+
 rss() {
   local p
   for p in "${pids[@]}"; do
@@ -125,7 +136,9 @@ if [ "$SCENARIO" = client_credentials ]; then
   export CLIENT_BASIC
   echo "client_credentials + client_secret_basic, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
   profile
+  cpu_start
   drive bench/client_credentials.lua
+  cpu_report
   report
   rss
   exit 0
@@ -155,7 +168,9 @@ bench_mint tests/fixtures/keys/rsa-2048.pem RS256 bench "$iss" "$sub" "$BENCH_TO
 export BENCH_LINES="$work/assertions"
 echo "$what, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 profile
+cpu_start
 drive bench/once.lua
+cpu_report
 report
 for u in "${urls[@]}"; do
   echo "JWKS fetches ($u): $(bench_metric "$u/metrics" tollgate_jwks_fetches_total)"
