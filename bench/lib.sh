@@ -172,7 +172,10 @@ bench_issue() {
   while [ ! -e "$out.done" ]; do
     sleep 0.2
     if ! kill -0 "$pid" 2>/dev/null; then cat "$out.wrk" >&2; echo "wrk stopped early" >&2; exit 1; fi
-    now="$(cat "$out" "$out.failed" 2>/dev/null | wc -l)"
+    # wrk's script makes these files when it starts, which on a busy machine can take longer
+    # than this loop's first turns; under pipefail, cat's failure on a missing one would end
+    # the whole script without a word.
+    now="$(cat "$out" "$out.failed" 2>/dev/null | wc -l || true)"
     if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; last="$now"; fi
     if [ -e "$out.sent" ] && [ "$still" -gt 25 ]; then break; fi
     if [ "$still" -gt 300 ]; then break; fi
