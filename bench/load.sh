@@ -120,7 +120,7 @@ cpu_report() {
   ticks=$(($(bench_cpu_ticks "${pids[@]}") - cpu_ticks))
   requests="$(cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}')"
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-    'BEGIN {if (n > 0) printf "server CPU: %.0f us per request\n", t / hz * 1e6 / n}'
+    'BEGIN {if (n > 0) printf "server CPU: %.1f us per request\n", t / hz * 1e6 / n}'
 }
 
 rss() {

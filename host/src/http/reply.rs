@@ -11,7 +11,8 @@ pub fn render(exchange: Exchange) -> Response<Bytes> {
     let body = exchange
         .body
         .as_ref()
-        .map(|b| Bytes::from(b.to_string()))
+        .and_then(|b| serde_json::to_vec(b).ok())
+        .map(Bytes::from)
         .unwrap_or_default();
     let mut response = Response::new(body);
     *response.status_mut() =

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::secret::{random_bytes, ServerSecret};
+use crate::secret::{push_hex, random_bytes, ServerSecret};
 
 /// Bytes of the sequence at the start of an opaque token.
 const SEQUENCE_LEN: usize = 8;
@@ -64,7 +64,11 @@ pub fn key(secret: &ServerSecret, token: &str) -> String {
     let hash = secret.hash(token);
     let mut decoded = [0u8; TOKEN_LEN];
     match URL_SAFE_NO_PAD.decode_slice(token, &mut decoded) {
-        Ok(TOKEN_LEN) => hex::encode(&decoded[..SEQUENCE_LEN]) + &hash,
+        Ok(TOKEN_LEN) => {
+            let mut key = String::with_capacity(2 * SEQUENCE_LEN + hash.len());
+            push_hex(&mut key, &decoded[..SEQUENCE_LEN]);
+            key + &hash
+        }
         _ => hash,
     }
 }

@@ -11,7 +11,7 @@ use tollgate_core::{OAuthError, SingleUse};
 use super::opaque;
 use crate::clock::Clock;
 use crate::config::TokenFormat;
-use crate::secret::{random_token, ServerSecret};
+use crate::secret::{push_hex, random_token, ServerSecret};
 use crate::store::{JtiRecord, RefreshState, Store, StoreError, TokenKind, TokenRecord};
 
 /// Claim names the service sets itself (RFC 9068 §2.2, RFC 7662 §2.2): an extra claim with one
@@ -438,11 +438,10 @@ fn refusal(state: RefreshState, tenant: &str, client_id: &str) -> OAuthError {
 /// seconds left the thousands of families of each second on random leaves of that second's
 /// range: 1.1 of the ~6.8 pages an SQLite commit wrote per jwt-bearer grant.)
 fn new_family() -> String {
-    format!(
-        "{:016x}{}",
-        opaque::next_sequence(),
-        hex::encode(crate::secret::random_bytes::<16>())
-    )
+    let mut family = String::with_capacity(48);
+    push_hex(&mut family, &opaque::next_sequence().to_be_bytes());
+    push_hex(&mut family, &crate::secret::random_bytes::<16>());
+    family
 }
 
 #[cfg(test)]
