@@ -8,6 +8,15 @@ use std::sync::Arc;
 use tollgate_host::clock::Clock;
 use tollgate_host::{app, assertion, clock::SystemClock, config::Config, jwks};
 
+/// The server's allocator. A request allocates on one runtime worker and often frees on
+/// another (or on the SQLite writer's thread); glibc's malloc then takes the other thread's
+/// arena lock, and its large reads' consolidations showed up as 15 % of a client_credentials
+/// request's CPU. mimalloc frees across threads without a lock: server CPU per request −6 %
+/// for client_credentials, −10 % for jwt-bearer grants, for ~7 MiB more resident memory.
+/// Plugins keep their own allocator: what crosses the ABI is freed by the side that made it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tollgate: an OAuth 2.0 token service for JWT bearer grants and private_key_jwt, extended by
 /// plugins dropped into dropins/ and enabled in identity.xml.
 ///
