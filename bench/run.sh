@@ -20,9 +20,9 @@
 #                installed with npm into bench/peer/node_modules on first use)
 #   SCALE=N      register N extra clients and N extra identity providers (through the admin API,
 #                concurrently) before the scenarios run; the peer gets as many, statically
-#   ASSERTIONS_PER_SECOND  assertions minted per second of DURATION per scenario (default 12000);
+#   ASSERTIONS_PER_SECOND  assertions minted per second of DURATION per scenario (default 20000);
 #                a run that uses them all up is flagged (`reused`): raise it
-#   REFRESH_PER_SECOND     refresh tokens pre-issued per second of DURATION (default 12000)
+#   REFRESH_PER_SECOND     refresh tokens pre-issued per second of DURATION (default 16000)
 #   INTROSPECT_TOKENS      access tokens pre-issued for introspection (default 500)
 #   TOKENS       tokens issued by tokens_1m (default 1000000)
 #
@@ -51,8 +51,8 @@ THREADS="${THREADS:-1}"
 PEER="${PEER:-}"
 [ "$PEER" != 0 ] || PEER=""
 SCALE="${SCALE:-0}"
-ASSERTIONS_PER_SECOND="${ASSERTIONS_PER_SECOND:-12000}"
-REFRESH_PER_SECOND="${REFRESH_PER_SECOND:-12000}"
+ASSERTIONS_PER_SECOND="${ASSERTIONS_PER_SECOND:-20000}"
+REFRESH_PER_SECOND="${REFRESH_PER_SECOND:-16000}"
 INTROSPECT_TOKENS="${INTROSPECT_TOKENS:-500}"
 TOKENS="${TOKENS:-1000000}"
 export THREADS
