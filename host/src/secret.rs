@@ -53,7 +53,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// `bytes` in lower-case hex, appended to `out`. (`hex::encode` collects an iterator of `char`s
-/// into a new `String`: 0.8 % of a client_credentials request, which hex-encodes three values.)
+/// into a new `String`: 0.8 % of a client_credentials request, which hex-encodes four values.)
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     out.reserve(bytes.len() * 2);
     for chunk in bytes.chunks(32) {
