@@ -2,10 +2,11 @@
 //!
 //! For RS256, ES256 and EdDSA: `bare` is the signature check with the key parsed beforehand, as
 //! the validator's key cache holds it — the floor; `ring_per_call` is the check as it was before
-//! that cache (jsonwebtoken over ring, which re-reads the key on every call); `validator` is the whole component in-process (parse, header rules,
-//! trust material and cached JWKS from the host, key selection, key construction, verification);
-//! `through_abi` is the same component as the host calls a loaded plugin (FFI vtables and JSON
-//! both ways, for the call and for the host services it uses).
+//! that cache (jsonwebtoken over ring, which re-reads the key on every call); `validator` is the
+//! whole component in-process (parse, header rules, trust material and cached JWKS from the host,
+//! key selection, key construction, verification); `through_abi` is the same component as the host
+//! calls a loaded plugin (FFI vtables and JSON both ways, for the call and for the host services
+//! it uses).
 //!
 //! cargo bench -p tollgate-jwks-validator --bench validate
 
@@ -22,7 +23,7 @@ use tollgate_core::{
     abi::through_abi, Component, ComponentContext, Jwks, JwtValidator, TrustMaterial, TrustSource,
     TrustedParty,
 };
-use tollgate_jwks_validator::{plugin, JwksValidator, KeyCache, ALGORITHMS};
+use tollgate_jwks_validator::{plugin, JwksValidator, KeyCache};
 
 const RSA_PEM: &str = include_str!("../../../tests/fixtures/keys/rsa-2048.pem");
 const RSA_JWK: &str = include_str!("../../../tests/fixtures/keys/rsa-2048.jwk.json");
@@ -141,7 +142,10 @@ fn bench(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("validate_{name}"));
         let parsed = KeyCache::default()
-            .get(&jwk, *ALGORITHMS.iter().find(|a| a.name() == name).unwrap())
+            .get(
+                &jwk,
+                tollgate_jwks_validator::Algorithm::named(name).unwrap(),
+            )
             .unwrap();
         let signature_bytes = URL_SAFE_NO_PAD.decode(&signature).unwrap();
         group.bench_function("bare", |b| {

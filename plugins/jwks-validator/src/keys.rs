@@ -68,6 +68,11 @@ impl Algorithm {
         }
     }
 
+    /// The accepted algorithm whose JOSE name is `name` (exactly, case and all).
+    pub fn named(name: &str) -> Option<Algorithm> {
+        ALGORITHMS.iter().find(|alg| alg.name() == name).copied()
+    }
+
     /// Whether `key`'s type and curve serve this algorithm.
     fn fits_type(self, key: &Value) -> bool {
         match (self, member(key, "kty"), member(key, "crv")) {
@@ -115,7 +120,8 @@ impl Algorithm {
     }
 }
 
-fn member<'k>(key: &'k Value, name: &str) -> Option<&'k str> {
+/// `key`'s member `name`, if it is a string.
+pub(crate) fn member<'k>(key: &'k Value, name: &str) -> Option<&'k str> {
     key.get(name).and_then(Value::as_str)
 }
 

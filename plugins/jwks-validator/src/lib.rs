@@ -96,8 +96,8 @@ impl<'a> Jws<'a> {
         let signing_input = &jwt[..header.len() + 1 + payload.len()];
         let header = decode_segment(header).map_err(|e| reject(format!("the JOSE header {e}")))?;
         let alg_value = header.get("alg").and_then(Value::as_str).unwrap_or("");
-        let alg = match ALGORITHMS.iter().find(|alg| alg.name() == alg_value) {
-            Some(alg) => *alg,
+        let alg = match Algorithm::named(alg_value) {
+            Some(alg) => alg,
             None if alg_value.eq_ignore_ascii_case("none") => {
                 return Err(reject("alg none is never accepted"))
             }
@@ -169,7 +169,7 @@ fn candidates<'k>(keys: &'k [Value], jws: &Jws) -> Vec<&'k Value> {
     };
     let named: Vec<&Value> = keys
         .iter()
-        .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+        .filter(|k| keys::member(k, "kid") == Some(kid))
         .collect();
     if named.is_empty() {
         keys.iter()
