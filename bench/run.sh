@@ -10,11 +10,15 @@
 #   DURATION=3s ./bench/run.sh                      # a quick check of the harness
 #   SCENARIOS="cc_basic jwt_bearer_es256" ./bench/run.sh
 #   PEER=1 ./bench/run.sh                           # the same against node-oidc-provider, side by side
+#   PEER=1 ROUNDS=3 ./bench/run.sh                  # each figure the median of 3 runs (the issue's method)
 #   SCALE=10000 ./bench/run.sh                      # with 10,000 more clients and 10,000 more IdPs
 #
 # Settings (environment):
 #   DURATION     wrk -d per scenario (default 25s; "10s", "1m")
 #   CONNECTIONS  wrk -c (default 32); THREADS: wrk -t (default 1)
+#   ROUNDS=N     run each scenario N times (Tollgate and peer taking turns) and report the median
+#                of each figure; errors, replays and JWKS fetches are summed (default 1;
+#                tokens_1m runs once)
 #   SCENARIOS    a subset of the scenarios below, space- or comma-separated (default all)
 #   PEER=1       also run each scenario against node-oidc-provider 9.x (bench/peer/server.mjs,
 #                installed with npm into bench/peer/node_modules on first use)
@@ -48,6 +52,7 @@ SCENARIOS="$(echo "${SCENARIOS:-$ALL_SCENARIOS}" | tr ',' ' ' | xargs)"
 DURATION="${DURATION:-25s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
+ROUNDS="${ROUNDS:-1}"
 PEER="${PEER:-}"
 [ "$PEER" != 0 ] || PEER=""
 SCALE="${SCALE:-0}"
@@ -69,6 +74,7 @@ esac
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "DURATION must be like 25s or 1m" >&2; exit 2; }
 [[ "$SCALE" =~ ^[0-9]+$ ]] || { echo "SCALE must be a number" >&2; exit 2; }
 [[ "$TOKENS" =~ ^[1-9][0-9]*$ ]] || { echo "TOKENS must be a positive number" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive number" >&2; exit 2; }
 wants() { case " $SCENARIOS " in *" $1 "*) return 0;; *) return 1;; esac; }
 assertions=$(( ASSERTIONS_PER_SECOND * seconds < 2000 ? 2000 : ASSERTIONS_PER_SECOND * seconds ))
 refresh_tokens=$(( REFRESH_PER_SECOND * seconds < 1000 ? 1000 : REFRESH_PER_SECOND * seconds ))
@@ -215,8 +221,8 @@ mint_for() {  # set iss sub → $work/lines
   bench_mint "$key" "$alg" "$kid" "$2" "$3" "$aud" "$assertions" "$work/lines"
 }
 
-run_one() {  # target scenario
-  local t="$1" s="$2" script=bench/once.lua url prefix="" basic="" cycle="" expect=""
+run_one() {  # target scenario round
+  local t="$1" s="$2" r="$3" script=bench/once.lua url prefix="" basic="" cycle="" expect=""
   local duration="$DURATION" stop_after=""
   target_ctx "$t"
   url="$token_url"
@@ -249,13 +255,13 @@ run_one() {  # target scenario
   before="$(bench_metric "$metrics" "$fetch_metric")"
   local length="-d$duration"
   [ -z "$stop_after" ] || length="until $stop_after responses"
-  echo "== $t: $s (wrk -t$THREADS -c$CONNECTIONS $length)"
+  echo "== $t: $s (wrk -t$THREADS -c$CONNECTIONS $length)$([ "$ROUNDS" -eq 1 ] || echo ", round $r")"
   BENCH_LINES="$work/lines" BODY_PREFIX="$prefix" CLIENT_BASIC="$basic" CYCLE="$cycle" EXPECT="$expect" \
     STOP_AFTER="$stop_after" \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s "$script" "$url" > "$out" 2>&1 || true
   grep '^RESULT' "$out" || { cat "$out"; echo "wrk failed" >&2; }
   after="$(bench_metric "$metrics" "$fetch_metric")"
-  local k="$t/$s" v
+  local k="$t/$s/$r" v
   RPS[$k]="$(bench_result "$out" req_per_s)"; P50[$k]="$(bench_result "$out" p50_ms)"
   P99[$k]="$(bench_result "$out" p99_ms)"; ERR[$k]="$(bench_result "$out" errors)"
   v="$(bench_result "$out" reused)"; REUSED[$k]="${v:-0}"
@@ -266,11 +272,46 @@ run_one() {  # target scenario
   kill -0 "$pid" 2>/dev/null || { echo "the $t server died" >&2; exit 1; }
 }
 
+rounds_of() {  # scenario
+  if [ "$1" = tokens_1m ]; then echo 1; else echo "$ROUNDS"; fi
+}
+
+median() {  # values…: the middle one (the mean of the two middle ones for an even count)
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+    if (NR == 0 || v[1] == "") exit
+    m = int((NR + 1) / 2)
+    if (NR % 2) print v[m]; else printf "%.2f\n", (v[m] + v[m + 1]) / 2 }'
+}
+
+# The rounds of target/scenario as one row: medians of the rates and latencies; errors, replays,
+# requests and fetches summed; the RSS after the last round.
+summarize() {  # target scenario
+  local k="$1/$2" n i rps=() p50=() p99=() err=0 reused=0 requests=0 fetches=0
+  n="$(rounds_of "$2")"
+  for i in $(seq "$n"); do
+    local j="$k/$i"
+    rps+=("${RPS[$j]}") p50+=("${P50[$j]}") p99+=("${P99[$j]}")
+    if [[ "$err" =~ ^[0-9]+$ ]]; then  # a failed round ("wrk failed") stays the row's errors
+      if [[ "${ERR[$j]}" =~ ^[0-9]+$ ]]; then err=$(( err + ${ERR[$j]} )); else err="${ERR[$j]}"; fi
+    fi
+    reused=$(( reused + ${REUSED[$j]} )) requests=$(( requests + ${REQUESTS[$j]} ))
+    fetches=$(( fetches + ${FETCHES[$j]} ))
+  done
+  RPS[$k]="$(median "${rps[@]}")" P50[$k]="$(median "${p50[@]}")" P99[$k]="$(median "${p99[@]}")"
+  [ "$n" -eq 1 ] || RPS[$k]="$(printf '%.0f' "${RPS[$k]}")"
+  ERR[$k]="$err" REUSED[$k]="$reused" REQUESTS[$k]="$requests" FETCHES[$k]="$fetches"
+  RSS[$k]="${RSS[$k/$n]}"
+}
+
 for s in $SCENARIOS; do
-  run_one tollgate "$s"
-  if [ -n "$PEER" ]; then
-    if supported peer "$s"; then run_one peer "$s"; else echo "== peer: $s n/a"; fi
-  fi
+  for r in $(seq "$(rounds_of "$s")"); do
+    run_one tollgate "$s" "$r"
+    if [ -n "$PEER" ]; then
+      if supported peer "$s"; then run_one peer "$s" "$r"; else echo "== peer: $s n/a"; fi
+    fi
+  done
+  summarize tollgate "$s"
+  if [ -n "$PEER" ] && supported peer "$s"; then summarize peer "$s"; fi
 done
 
 # --- The report --------------------------------------------------------------------------------
@@ -284,7 +325,7 @@ failed=0
 row_ok() { [ "${ERR[$1]:-x}" = 0 ] && [ "${REUSED[$1]:-0}" = 0 ]; }
 
 echo
-echo "Tollgate (SQLite, plain HTTP, loopback) — wrk -t$THREADS -c$CONNECTIONS -d$DURATION per scenario, SCALE=$SCALE"
+echo "Tollgate (SQLite, plain HTTP, loopback) — wrk -t$THREADS -c$CONNECTIONS -d$DURATION per scenario, SCALE=$SCALE$([ "$ROUNDS" -eq 1 ] || echo ", median of $ROUNDS rounds")"
 if [ -n "$PEER" ]; then
   printf '%-17s | %8s %7s %7s %6s %7s %4s | %8s %7s %7s %6s %7s %4s | %5s\n' \
     scenario "req/s" "p50 ms" "p99 ms" errors "RSS MiB" JWKS "peer r/s" "p50 ms" "p99 ms" errors "RSS MiB" JWKS ratio
@@ -355,6 +396,18 @@ json_row() {  # target scenario
     "$(json_num "${RPS[$k]}")" "$(json_num "${P50[$k]}")" "$(json_num "${P99[$k]}")" \
     "$(json_num "${ERR[$k]}")" "$(json_num "${REUSED[$k]}")" "$(json_num "${REQUESTS[$k]}")" "$(json_num "${RSS[$k]}")"
   printf ',"jwks_fetches":%s' "$(json_num "${FETCHES[$k]}")"
+  if [ "$ROUNDS" -gt 1 ]; then
+    local i sep='' n
+    n="$(rounds_of "$2")"
+    printf ',"rounds":['
+    for i in $(seq "$n"); do
+      printf '%s{"req_per_s":%s,"p50_ms":%s,"p99_ms":%s,"errors":%s}' "$sep" \
+        "$(json_num "${RPS[$k/$i]}")" "$(json_num "${P50[$k/$i]}")" "$(json_num "${P99[$k/$i]}")" \
+        "$(json_num "${ERR[$k/$i]}")"
+      sep=,
+    done
+    printf ']'
+  fi
   printf '}'
 }
 {
@@ -362,8 +415,8 @@ json_row() {  # target scenario
   printf '  "git": {"commit": %s, "dirty": %s},\n' "$(json_str "$commit")" "$dirty"
   printf '  "machine": {"cpus": %s, "load_average_at_start": %s, "kernel": %s},\n' \
     "$(nproc)" "$(json_str "$load_at_start")" "$(json_str "$(uname -r)")"
-  printf '  "settings": {"duration": %s, "connections": %s, "threads": %s, "scale": %s, "peer": %s, "assertions_per_scenario": %s, "refresh_tokens": %s, "introspect_tokens": %s},\n' \
-    "$(json_str "$DURATION")" "$CONNECTIONS" "$THREADS" "$SCALE" "$([ -n "$PEER" ] && echo true || echo false)" \
+  printf '  "settings": {"duration": %s, "connections": %s, "threads": %s, "rounds": %s, "scale": %s, "peer": %s, "assertions_per_scenario": %s, "refresh_tokens": %s, "introspect_tokens": %s},\n' \
+    "$(json_str "$DURATION")" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$SCALE" "$([ -n "$PEER" ] && echo true || echo false)" \
     "$assertions" "$refresh_tokens" "$INTROSPECT_TOKENS"
   printf '  "tollgate": {"rss_mib_before": %s, "jwks_fetches_total": %s, "jwks_uris": %s, "scale_registration_seconds": %s},\n' \
     "$(json_num "$TG_RSS_IDLE")" "$tg_fetches" "$tg_uris" "$scale_seconds"
