@@ -66,10 +66,10 @@ fn trust_material() -> TrustMaterial {
     TrustMaterial {
         party: party(),
         jwks_uri: Some("http://127.0.0.1:36219/jwks".into()),
-        keys: vec![
-            json!({"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-                          "e": "AQAB", "n": "n".repeat(342)}),
-        ],
+        keys: vec![json!({
+            "kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+            "e": "AQAB", "n": "n".repeat(342),
+        })],
     }
 }
 
