@@ -24,11 +24,15 @@ impl TokenRequest {
         self.params.get(name).map(String::as_str)
     }
 
-    /// A header, by case-insensitive name.
+    /// A header, by case-insensitive name. A lower-case name (as the host's own lookups are)
+    /// is looked up as it is: lower-casing it first allocated on every call, several per request.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        let value = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.headers.get(&name.to_ascii_lowercase())
+        } else {
+            self.headers.get(name)
+        };
+        value.map(String::as_str)
     }
 
     /// The `grant_type` parameter.
@@ -41,5 +45,23 @@ impl TokenRequest {
         self.param("scope")
             .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenRequest;
+
+    #[test]
+    fn a_header_is_found_by_its_name_in_any_case() {
+        let mut request = TokenRequest::default();
+        request
+            .headers
+            .insert("content-type".into(), "application/json".into());
+        for name in ["content-type", "Content-Type", "CONTENT-TYPE"] {
+            assert_eq!(request.header(name), Some("application/json"), "{name}");
+        }
+        assert_eq!(request.header("content-length"), None);
+        assert_eq!(request.header("Content-Length"), None);
     }
 }
