@@ -13,7 +13,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route, not the raw path (bounded cardinality): `health`, `metrics`, `other`, …
-    pub route: String,
+    /// Static strings, like `outcome` below: a label set is built for every count, and
+    /// owned strings cost an allocation each time.
+    pub route: &'static str,
     pub status: u16,
 }
 
@@ -22,7 +24,7 @@ pub struct GrantLabels {
     /// A grant type an active handler serves, or `none` / `unsupported`.
     pub grant_type: String,
     /// `ok`, or the RFC 6749 error code.
-    pub outcome: String,
+    pub outcome: &'static str,
 }
 
 pub struct Metrics {
@@ -130,20 +132,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn count_request(&self, route: &str, status: u16) {
+    pub fn count_request(&self, route: &'static str, status: u16) {
         self.requests
-            .get_or_create(&RequestLabels {
-                route: route.to_string(),
-                status,
-            })
+            .get_or_create(&RequestLabels { route, status })
             .inc();
     }
 
-    pub fn count_grant(&self, grant_type: &str, outcome: &str, took: Duration) {
+    pub fn count_grant(&self, grant_type: &str, outcome: &'static str, took: Duration) {
         self.grants
             .get_or_create(&GrantLabels {
                 grant_type: grant_type.to_string(),
-                outcome: outcome.to_string(),
+                outcome,
             })
             .inc();
         self.grant_latency.observe(took.as_secs_f64());

@@ -8,17 +8,12 @@ use warp::http::{header, HeaderName, HeaderValue, Response, StatusCode};
 /// The response as HTTP. JSON answers are `application/json` and, unless they set their own
 /// `Cache-Control`, `no-store` with `Pragma: no-cache` (RFC 6749 §5.1).
 pub fn render(exchange: Exchange) -> Response<Bytes> {
-    let body = exchange
-        .body
-        .as_ref()
-        .and_then(|b| serde_json::to_vec(b).ok())
-        .map(Bytes::from)
-        .unwrap_or_default();
-    let mut response = Response::new(body);
+    let json = exchange.body.is_some();
+    let mut response = Response::new(exchange.body.map(Bytes::from).unwrap_or_default());
     *response.status_mut() =
         StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    if exchange.body.is_some() {
+    if json {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

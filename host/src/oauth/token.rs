@@ -42,7 +42,7 @@ impl OAuth {
         self.metrics
             .count_grant(&grant_type, outcome, started.elapsed());
         match result {
-            Ok(issued) => Response::json(200, serde_json::to_value(issued).unwrap_or_default()),
+            Ok(issued) => Response::json(200, issued),
             Err(error) => Response::error(&error, basic_sent),
         }
     }
