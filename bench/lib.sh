@@ -38,16 +38,19 @@ bench_build() {
   [ -n "${NO_BUILD:-}" ] || cargo build --release --workspace --quiet
 }
 
-# Copies the bundled plugins into $BENCH_WORK/dropins.
+# Copies the bundled plugins into $BENCH_WORK/dropins (none with INPROC=1: see bench_start_tollgate).
 bench_dropins() {
   mkdir -p "$BENCH_WORK/dropins"
+  [ -z "${INPROC:-}" ] || return 0
   cp target/release/libtollgate_jwks_validator.so target/release/libtollgate_jwt_bearer.so \
      target/release/libtollgate_private_key_jwt.so "$BENCH_WORK/dropins/"
 }
 
 # bench_start_tollgate DIR DATABASE_URL IDENTITY_XML_FILE [SERVER_SECRET_FILE]
 # Starts `tollgate serve` over plain HTTP on a free loopback port with its conf and data in DIR;
-# sets TOLLGATE_URL and TOLLGATE_PID (also added to BENCH_PIDS).
+# sets TOLLGATE_URL and TOLLGATE_PID (also added to BENCH_PIDS). With INPROC=1 it starts
+# `tollgate-inproc serve` instead (bench/inproc): the same server with the bundled plugins
+# compiled in rather than loaded, which measures what the plugin ABI costs them.
 bench_start_tollgate() {
   local dir="$1" database="$2" identity="$3" secret="${4:-}"
   mkdir -p "$dir/conf" "$dir/data" "$BENCH_WORK/dropins"
@@ -65,7 +68,7 @@ url = "$database"
 [plugins]
 dropins_dir = "$BENCH_WORK/dropins"
 TOML
-  TOLLGATE_LOG="${TOLLGATE_LOG:-warn}" target/release/tollgate serve --conf "$dir/conf" \
+  TOLLGATE_LOG="${TOLLGATE_LOG:-warn}" "target/release/tollgate${INPROC:+-inproc}" serve --conf "$dir/conf" \
     > "$dir/out" 2> "$dir/err" &
   TOLLGATE_PID=$!
   BENCH_PIDS+=("$TOLLGATE_PID")

@@ -17,6 +17,9 @@
 #   STRACE=1 ./bench/load.sh jwt_bearer  # counts the server's system calls instead
 #   ALLOCS=1 ./bench/load.sh jwt_bearer  # counts the server's heap allocations per request instead
 #                                        # (uprobes: the run is ~20x slower, counts vary ~2 % run to run)
+#   INPROC=1 ./bench/load.sh jwt_bearer  # the bundled plugins compiled into the server (bench/inproc)
+#                                        # instead of loaded: compare with the same run without it
+#                                        # for what the plugin ABI costs them
 #   DATABASE=sqlite::memory: ./bench/load.sh   # another single-host database URL (what the
 #                                        # file's writes cost: compare with the default)
 #   POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test HOSTS=2 ./bench/load.sh jwt_bearer
@@ -82,7 +85,7 @@ profile() {
     local libc probe
     libc="$(awk '$NF ~ /libc\.so/ {print $NF; exit}' "/proc/$pid/maps")"
     perf probe -q -d 'tollgate_alloc:*' 2>/dev/null || true # left by an interrupted run
-    for probe in "${alloc_probes[@]}"; do perf probe -q -x "$PWD/target/release/tollgate" -a "$probe"; done
+    for probe in "${alloc_probes[@]}"; do perf probe -q -x "$PWD/target/release/tollgate${INPROC:+-inproc}" -a "$probe"; done
     for probe in "${libc_probes[@]}"; do perf probe -q -x "$libc" -a "$probe"; done
     perf stat -x, -e 'tollgate_alloc:*' -p "$(IFS=,; echo "${pids[*]}")" -o "$work/allocs" &
     perf_pid=$!
@@ -196,7 +199,7 @@ count="${ASSERTIONS_COUNT:-150000}"
 echo "minting $count RS256 assertions…"
 bench_mint tests/fixtures/keys/rsa-2048.pem RS256 bench "$iss" "$sub" "$BENCH_TOLLGATE_AUD" "$count" "$work/assertions"
 export BENCH_LINES="$work/assertions"
-echo "$what, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+echo "$what, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION${INPROC:+, plugins linked in}"
 profile
 cpu_start
 drive bench/once.lua

@@ -165,6 +165,17 @@ fn key_source(
 
 /// Starts the server described by `config`.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
+    start_with(config, clock, Vec::new()).await
+}
+
+/// Starts the server with `linked` component factories besides the built-in ones: components
+/// compiled into the binary that runs it rather than loaded from dropins/ (`bench/inproc` links
+/// the bundled plugins in, to measure what the plugin ABI costs them).
+pub async fn start_with(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    linked: Vec<Registration>,
+) -> Result<Running, StartError> {
     for warning in &config.identity.warnings {
         tracing::warn!("{warning}");
     }
@@ -218,7 +229,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Sta
         },
     ));
 
-    let builtins = oauth::builtin::registrations(store.clone(), secret.clone(), tokens.clone());
+    let mut builtins = oauth::builtin::registrations(store.clone(), secret.clone(), tokens.clone());
+    builtins.extend(linked);
     let (registry, plugin_count) = registry(&config, builtins)?;
     let metrics = Arc::new(Metrics::default());
     let base_url = deployment.server.base_url.trim_end_matches('/').to_string();
@@ -439,4 +451,58 @@ pub fn plugins_report(config: &Config) -> Result<String, String> {
     } else {
         Err(out)
     }
+}
+
+/// Logs to stderr at the level `TOLLGATE_LOG` sets (default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// `tollgate serve`: loads the configuration in `conf`, starts the server (with `linked`, as
+/// [`start_with`]), prints "Tollgate listening on URL" once ready and runs until SIGTERM or
+/// SIGINT. The error is the message to exit with.
+pub fn serve(conf: &std::path::Path, linked: Vec<Registration>) -> Result<(), String> {
+    let config = Config::load(conf).map_err(|e| e.to_string())?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let running = start_with(config, Arc::new(crate::clock::SystemClock), linked)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Install the signal handlers before announcing readiness: a SIGTERM sent right after
+        // the announcement must stop the server cleanly, not kill it.
+        let signal =
+            shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        println!("Tollgate listening on {}", running.url());
+        running.run_until(signal).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -4,7 +4,6 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use tollgate_host::clock::Clock;
 use tollgate_host::{app, assertion, clock::SystemClock, config::Config, jwks};
 
@@ -100,15 +99,12 @@ struct KeyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    app::init_logging();
     match cli.command {
-        Command::Serve { conf } => serve(conf),
+        Command::Serve { conf } => match app::serve(&conf, Vec::new()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Command::Assertion {
             signer: KeyArgs { key, alg, kid },
             iss,
@@ -176,40 +172,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(conf: PathBuf) -> ExitCode {
-    let config = match Config::load(&conf) {
-        Ok(c) => c,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    runtime.block_on(async {
-        let running = match app::start(config, Arc::new(SystemClock)).await {
-            Ok(r) => r,
-            Err(e) => return fail(&e.to_string()),
-        };
-        // Install the signal handlers before announcing readiness: a SIGTERM sent right after
-        // the announcement must stop the server cleanly, not kill it.
-        let signal = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
-        };
-        println!("Tollgate listening on {}", running.url());
-        running.run_until(signal).await;
-        tracing::info!("stopped");
-        ExitCode::SUCCESS
-    })
-}
-
 fn serve_jwks(addr: std::net::SocketAddr, jwks: serde_json::Value) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        let signal = match shutdown_signal() {
+        let signal = match app::shutdown_signal() {
             Ok(s) => s,
             Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
         };
@@ -218,27 +187,6 @@ fn serve_jwks(addr: std::net::SocketAddr, jwks: serde_json::Value) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         }
-    })
-}
-
-/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
-/// the future is first polled.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
     })
 }
 
