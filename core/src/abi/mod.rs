@@ -18,9 +18,9 @@
 //!   but a JWT bearer grant makes about nine calls (client authenticator, grant handler, host
 //!   services, validator). Under load they cost more than the sum of their parts: the same
 //!   bundled plugins linked into the server instead of loaded took 27–29 % less server CPU per
-//!   grant over loopback (private_key_jwt 69 against 95 µs, JWT bearer 75 against 106), and
-//!   ~140 fewer heap allocations of ~340 (each side of each call builds and frees owned copies;
-//!   `ALLOCS=1 bench/load.sh` counts them). Only borrowed, non-JSON values would remove that, which
+//!   grant over loopback (private_key_jwt 69 against 95 µs, JWT bearer 75 against 106;
+//!   `INPROC=1 bench/load.sh` runs that comparison), and ~150 fewer heap allocations of ~335
+//!   (each side of each call builds and frees owned copies; `ALLOCS=1` counts them). Only borrowed, non-JSON values would remove that, which
 //!   changes the component traits: a new versioned module, not a change to v1's JSON (swapping
 //!   JSON for MessagePack alone saves nothing: decoding is bound by allocation).
 //! - **Panics.** A panic must never unwind through `extern "C"` (that aborts the process). Every
