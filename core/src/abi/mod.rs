@@ -16,13 +16,14 @@
 //!   vtables stay few and plain. That is 1.5–2.5 µs a call (`benches/abi_call.rs`; what each
 //!   value costs to encode and decode: `benches/wire.rs`), small against one signature check —
 //!   but a JWT bearer grant makes about nine calls (client authenticator, grant handler, host
-//!   services, validator). Under load they cost more than the sum of their parts: the same
-//!   bundled plugins linked into the server instead of loaded took 27–29 % less server CPU per
-//!   grant over loopback (private_key_jwt 69 against 95 µs, JWT bearer 75 against 106;
-//!   `INPROC=1 bench/load.sh` runs that comparison), and ~150 fewer heap allocations of ~335
-//!   (each side of each call builds and frees owned copies; `ALLOCS=1` counts them). Only borrowed, non-JSON values would remove that, which
-//!   changes the component traits: a new versioned module, not a change to v1's JSON (swapping
-//!   JSON for MessagePack alone saves nothing: decoding is bound by allocation).
+//!   services, validator). Under load they cost more than the sum of their parts: the same bundled
+//!   plugins linked into the server instead of loaded took 24–31 % less server CPU per grant over
+//!   loopback (private_key_jwt 73 against 96 µs, JWT bearer 76 against 110, medians of 3; `INPROC=1
+//!   bench/load.sh` runs that comparison), and ~150 fewer heap allocations of ~335 (each side of
+//!   each call builds and frees owned copies; `ALLOCS=1` counts them). Only borrowed, non-JSON
+//!   values would remove that, which changes the component traits: a new versioned module, not a
+//!   change to v1's JSON (swapping JSON for MessagePack alone saves nothing: decoding is bound by
+//!   allocation).
 //! - **Panics.** A panic must never unwind through `extern "C"` (that aborts the process). Every
 //!   exported method and every poll of an exported future runs under `catch_unwind` and turns a
 //!   panic into `server_error`; the importer guards once more. A plugin built with
