@@ -72,6 +72,9 @@ done
 pid="${pids[0]}"
 url="${urls[0]}"
 
+# The requests wrk made over the run, on every host.
+answered() { cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}'; }
+
 # With PERF=1: samples the server for 5 s from 2 s into the run; `report` prints the top.
 # With STRACE=1: counts the server's system calls for 5 s instead.
 # With ALLOCS=1: counts the server's calls of its allocators over the whole run instead: mimalloc
@@ -106,7 +109,7 @@ report() {
     wait "$perf_pid" || true
     perf probe -q -d 'tollgate_alloc:*'
     local requests
-    requests="$(cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}')"
+    requests="$(answered)"
     awk -F, -v n="$requests" '$3 ~ /^tollgate_alloc:/ {sub("tollgate_alloc:", "", $3); c[$3] = $1}
       END {mi = c["mi_malloc"] + c["mi_zalloc"] + c["mi_realloc"]; libc = c["malloc"] + c["calloc"] + c["realloc"]
         printf "allocations per request: %.1f (mimalloc %.1f, of them reallocations %.1f; libc %.1f, of them reallocations %.1f)\n",
@@ -151,7 +154,7 @@ cpu_start() { cpu_ticks="$(bench_cpu_ticks "${pids[@]}")"; }
 cpu_report() {
   local ticks requests
   ticks=$(($(bench_cpu_ticks "${pids[@]}") - cpu_ticks))
-  requests="$(cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}')"
+  requests="$(answered)"
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
     'BEGIN {if (n > 0) printf "server CPU: %.1f us per request\n", t / hz * 1e6 / n}'
 }
