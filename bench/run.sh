@@ -325,7 +325,7 @@ failed=0
 row_ok() { [ "${ERR[$1]:-x}" = 0 ] && [ "${REUSED[$1]:-0}" = 0 ]; }
 
 echo
-echo "Tollgate (SQLite, plain HTTP, loopback) — wrk -t$THREADS -c$CONNECTIONS -d$DURATION per scenario, SCALE=$SCALE$([ "$ROUNDS" -eq 1 ] || echo ", median of $ROUNDS rounds")"
+echo "Tollgate (SQLite, plain HTTP, loopback) — wrk -t$THREADS -c$CONNECTIONS -d$DURATION per scenario, SCALE=$SCALE$([ "$ROUNDS" -eq 1 ] || echo ", median of $ROUNDS rounds")${INPROC:+, plugins linked in (INPROC=1)}"
 if [ -n "$PEER" ]; then
   printf '%-17s | %8s %7s %7s %6s %7s %4s | %8s %7s %7s %6s %7s %4s | %5s\n' \
     scenario "req/s" "p50 ms" "p99 ms" errors "RSS MiB" JWKS "peer r/s" "p50 ms" "p99 ms" errors "RSS MiB" JWKS ratio
@@ -415,8 +415,8 @@ json_row() {  # target scenario
   printf '  "git": {"commit": %s, "dirty": %s},\n' "$(json_str "$commit")" "$dirty"
   printf '  "machine": {"cpus": %s, "load_average_at_start": %s, "kernel": %s},\n' \
     "$(nproc)" "$(json_str "$load_at_start")" "$(json_str "$(uname -r)")"
-  printf '  "settings": {"duration": %s, "connections": %s, "threads": %s, "rounds": %s, "scale": %s, "peer": %s, "assertions_per_scenario": %s, "refresh_tokens": %s, "introspect_tokens": %s},\n' \
-    "$(json_str "$DURATION")" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$SCALE" "$([ -n "$PEER" ] && echo true || echo false)" \
+  printf '  "settings": {"duration": %s, "connections": %s, "threads": %s, "rounds": %s, "scale": %s, "peer": %s, "plugins_linked_in": %s, "assertions_per_scenario": %s, "refresh_tokens": %s, "introspect_tokens": %s},\n' \
+    "$(json_str "$DURATION")" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$SCALE" "$([ -n "$PEER" ] && echo true || echo false)" "$([ -n "${INPROC:-}" ] && echo true || echo false)" \
     "$assertions" "$refresh_tokens" "$INTROSPECT_TOKENS"
   printf '  "tollgate": {"rss_mib_before": %s, "jwks_fetches_total": %s, "jwks_uris": %s, "scale_registration_seconds": %s},\n' \
     "$(json_num "$TG_RSS_IDLE")" "$tg_fetches" "$tg_uris" "$scale_seconds"
