@@ -33,6 +33,8 @@ bench_cleanup() {
 # the binaries in target/release as they are, e.g. another commit's, for an A/B comparison).
 bench_need_wrk() {
   command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+  [ -z "${INSTRUCTIONS:-}" ] || command -v valgrind >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 }
 bench_build() {
   [ -n "${NO_BUILD:-}" ] || cargo build --release --workspace --quiet
@@ -68,12 +70,16 @@ url = "$database"
 [plugins]
 dropins_dir = "$BENCH_WORK/dropins"
 TOML
-  TOLLGATE_LOG="${TOLLGATE_LOG:-warn}" "target/release/tollgate${INPROC:+-inproc}" serve --conf "$dir/conf" \
-    > "$dir/out" 2> "$dir/err" &
+  # With INSTRUCTIONS=1, under callgrind, counting nothing until told (bench/load.sh).
+  local under=()
+  [ -z "${INSTRUCTIONS:-}" ] || under=(valgrind -q --tool=callgrind --instr-atstart=no
+    --callgrind-out-file="$dir/callgrind.out")
+  TOLLGATE_LOG="${TOLLGATE_LOG:-warn}" "${under[@]}" "target/release/tollgate${INPROC:+-inproc}" \
+    serve --conf "$dir/conf" > "$dir/out" 2> "$dir/err" &
   TOLLGATE_PID=$!
   BENCH_PIDS+=("$TOLLGATE_PID")
   local _
-  for _ in $(seq 100); do grep -q "listening on" "$dir/out" && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q "listening on" "$dir/out" && break; sleep 0.1; done
   TOLLGATE_URL="$(sed -n 's/^Tollgate listening on //p' "$dir/out")"
   [ -n "$TOLLGATE_URL" ] || { cat "$dir/err" >&2; echo "Tollgate did not start" >&2; exit 1; }
 }

@@ -17,6 +17,8 @@
 #   STRACE=1 ./bench/load.sh jwt_bearer  # counts the server's system calls instead
 #   ALLOCS=1 ./bench/load.sh jwt_bearer  # counts the server's heap allocations per request instead
 #                                        # (uprobes: the run is ~20x slower, counts vary ~2 % run to run)
+#   INSTRUCTIONS=1 ./bench/load.sh jwt_bearer  # counts the instructions the server executes per
+#                                        # request instead (callgrind: ~50x slower, ~1 % run to run)
 #   INPROC=1 ./bench/load.sh jwt_bearer  # the bundled plugins compiled into the server (bench/inproc)
 #                                        # instead of loaded: compare with the same run without it
 #                                        # for what the plugin ABI costs them
@@ -83,7 +85,13 @@ answered() { cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}
 alloc_probes=(tollgate_alloc:mi_malloc=mi_malloc_aligned tollgate_alloc:mi_zalloc=mi_zalloc_aligned
   tollgate_alloc:mi_realloc=mi_realloc_aligned)
 libc_probes=(tollgate_alloc:malloc=malloc tollgate_alloc:calloc=calloc tollgate_alloc:realloc=realloc)
+# With INSTRUCTIONS=1 (servers started under callgrind): counts the instructions the servers'
+# user-space code executes over the run instead.
 profile() {
+  if [ -n "${INSTRUCTIONS:-}" ]; then
+    for p in "${pids[@]}"; do callgrind_control -i on "$p" >/dev/null 2>&1; done
+    return 0
+  fi
   if [ -n "${ALLOCS:-}" ]; then
     local libc probe
     libc="$(awk '$NF ~ /libc\.so/ {print $NF; exit}' "/proc/$pid/maps")"
@@ -104,6 +112,16 @@ profile() {
   perf_pid=$!
 }
 report() {
+  if [ -n "${INSTRUCTIONS:-}" ]; then
+    local requests total=0 p
+    requests="$(answered)"
+    for p in "${pids[@]}"; do callgrind_control -d "$p" >/dev/null 2>&1; done
+    for p in "$work"/host-*/callgrind.out.*; do
+      total=$((total + $(sed -n 's/^summary: \([0-9]*\).*/\1/p;s/^totals: \([0-9]*\).*/\1/p' "$p" | head -1)))
+    done
+    awk -v t="$total" -v n="$requests" 'BEGIN {if (n > 0) printf "instructions per request: %.0f (callgrind, %d requests)\n", t / n, n}'
+    return 0
+  fi
   if [ -n "${ALLOCS:-}" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" || true
