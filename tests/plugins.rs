@@ -7,7 +7,7 @@ use common::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tollgate_core::abi::LoadError;
+use tollgate_core::abi::{LoadError, ABI_VERSION};
 use tollgate_core::{AuthenticatedClient, ErrorCode, TokenRequest};
 use tollgate_host::app;
 use tollgate_host::clock::ManualClock;
@@ -69,15 +69,9 @@ fn api_key_listener(keys: &str, property_name: &str) -> String {
 }
 
 fn request_with_key(key: &str) -> TokenRequest {
-    let mut request = TokenRequest {
-        tenant: "carbon.super".into(),
-        ..Default::default()
-    };
-    request.headers.insert("x-api-key".into(), key.into());
-    request
-        .params
-        .insert("grant_type".into(), "client_credentials".into());
-    request
+    TokenRequest::new("carbon.super", "")
+        .with_headers([("x-api-key", key)])
+        .with_params([("grant_type", "client_credentials")])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,7 +117,10 @@ async fn the_out_of_tree_api_key_authenticator_works_through_the_abi() {
 
     let (ok, out, _) = run(&["plugins", "--conf", conf.to_str().unwrap()], &[]);
     assert!(ok, "{out}");
-    assert!(out.contains("libapi_key_authenticator.so: ABI v1"), "{out}");
+    assert!(
+        out.contains(&format!("libapi_key_authenticator.so: ABI v{ABI_VERSION}")),
+        "{out}"
+    );
     assert!(out.contains("client-authenticator api-key"), "{out}");
     assert!(
         out.contains("aliases: com.example.tollgate.ApiKeyAuthenticator"),
@@ -215,18 +212,13 @@ async fn a_panic_in_a_plugin_is_server_error_and_the_next_call_works() {
         auth_method: "client_secret_basic".into(),
         jti: None,
     };
-    let mut request = TokenRequest {
-        tenant: "carbon.super".into(),
-        ..Default::default()
-    };
+    let mut request = TokenRequest::new("carbon.super", "");
 
-    request
-        .params
-        .insert("grant_type".into(), "urn:example:panicky".into());
+    request.set_param("grant_type", "urn:example:panicky");
     let err = handler.validate_request(&request).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidRequest);
 
-    request.params.insert("assertion".into(), "panic".into());
+    request.set_param("assertion", "panic");
     let err = handler.handle(&request, &client).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ServerError);
     assert!(
@@ -234,8 +226,8 @@ async fn a_panic_in_a_plugin_is_server_error_and_the_next_call_works() {
         "{err}"
     );
 
-    request.params.insert("assertion".into(), "alice".into());
-    request.params.insert("jti".into(), "j-1".into());
+    request.set_param("assertion", "alice");
+    request.set_param("jti", "j-1");
     let grant = handler
         .handle(&request, &client)
         .await
@@ -312,8 +304,8 @@ async fn every_kind_of_bad_file_is_refused_with_its_own_message() {
     assert_eq!(
         reason("wrong-abi.so"),
         LoadError::AbiVersion {
-            found: 2,
-            expected: 1
+            found: ABI_VERSION + 1,
+            expected: ABI_VERSION
         }
     );
     assert_eq!(reason("panic-abort.so"), LoadError::PanicAbort);
@@ -333,7 +325,10 @@ async fn every_kind_of_bad_file_is_refused_with_its_own_message() {
     for (file, words) in [
         (
             "wrong-abi.so",
-            "built against Tollgate plugin ABI v2, but this server speaks ABI v1",
+            &*format!(
+                "built against Tollgate plugin ABI v{}, but this server speaks ABI v{ABI_VERSION}",
+                ABI_VERSION + 1
+            ),
         ),
         ("panic-abort.so", "built with panic = \"abort\""),
         ("not-a-plugin.so", "not a Tollgate plugin"),

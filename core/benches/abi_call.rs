@@ -1,5 +1,5 @@
-//! One component call in-process vs through the plugin ABI (FFI vtables, `FfiFuture`, JSON of
-//! the request and the result both ways). A loaded `.so` calls the very same vtables, so this
+//! One component call in-process vs through the plugin ABI (FFI vtables, `FfiFuture`, the shared
+//! request, JSON of the result). A loaded `.so` calls the very same vtables, so this
 //! is the per-call overhead of a plugin; `dlopen` happens once, at start-up.
 //!
 //! cargo bench -p tollgate-core --bench abi_call
@@ -36,29 +36,20 @@ impl ClientAuthenticator for HeaderAuth {
 
 /// A token request the size of a real one: a form of four parameters, a handful of headers.
 fn request() -> TokenRequest {
-    let mut r = TokenRequest {
-        tenant: "carbon.super".into(),
-        endpoint_url: "https://localhost:9443/oauth2/token".into(),
-        ..Default::default()
-    };
-    for (k, v) in [
-        ("grant_type", "client_credentials"),
-        ("scope", "read write"),
-        ("client_id", "svc-a"),
-        ("resource", "https://api.example.com"),
-    ] {
-        r.params.insert(k.into(), v.into());
-    }
-    for (k, v) in [
-        ("x-api-key", "k"),
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("user-agent", "curl/8.5.0"),
-        ("accept", "*/*"),
-        ("host", "localhost:9443"),
-    ] {
-        r.headers.insert(k.into(), v.into());
-    }
-    r
+    TokenRequest::new("carbon.super", "https://localhost:9443/oauth2/token")
+        .with_params([
+            ("grant_type", "client_credentials"),
+            ("scope", "read write"),
+            ("client_id", "svc-a"),
+            ("resource", "https://api.example.com"),
+        ])
+        .with_headers([
+            ("x-api-key", "k"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("user-agent", "curl/8.5.0"),
+            ("accept", "*/*"),
+            ("host", "localhost:9443"),
+        ])
 }
 
 fn bench(c: &mut Criterion) {

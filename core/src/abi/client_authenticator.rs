@@ -1,46 +1,47 @@
 //! [`ClientAuthenticator`] across the boundary.
 
-use super::wire::{decode, encode, from_json, guard, guard_async, to_json};
+use super::wire::{decode, encode, guard, guard_async};
+use crate::request::Fields;
 use crate::{AuthenticatedClient, ClientAuthenticator, OAuthError, TokenRequest};
 use abi_stable::{
     sabi_trait,
-    std_types::{RBox, RResult, RStr, RString},
+    std_types::{RArc, RBox, RResult, RString},
 };
 use async_ffi::{FfiFuture, FutureExt as _};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-/// The frozen v1 vtable of a client authenticator. Values are JSON: a [`TokenRequest`]; `Ok` is
-/// an [`AuthenticatedClient`], `Err` an [`OAuthError`].
+/// The frozen v2 vtable of a client authenticator. The [`TokenRequest`] is shared, not copied;
+/// results are JSON: `Ok` is an [`AuthenticatedClient`], `Err` an [`OAuthError`].
 #[sabi_trait]
-pub trait FfiClientAuthenticatorV1: Send + Sync {
-    fn can_authenticate(&self, request: RStr<'_>) -> bool;
-    fn authenticate(&self, request: RString) -> FfiFuture<RResult<RString, RString>>;
+pub trait FfiClientAuthenticatorV2: Send + Sync {
+    fn can_authenticate(&self, request: RArc<Fields>) -> bool;
+    fn authenticate(&self, request: RArc<Fields>) -> FfiFuture<RResult<RString, RString>>;
 }
 
 /// A client authenticator as an FFI trait object.
-pub type FfiClientAuthenticator = FfiClientAuthenticatorV1_TO<'static, RBox<()>>;
+pub type FfiClientAuthenticator = FfiClientAuthenticatorV2_TO<'static, RBox<()>>;
 
 /// Exporter: a plugin's authenticator behind the FFI vtable.
 struct Exported(Arc<dyn ClientAuthenticator>);
 
-impl FfiClientAuthenticatorV1 for Exported {
-    fn can_authenticate(&self, request: RStr<'_>) -> bool {
-        // A panic or garbage here means "not mine": the request then falls to the next
-        // authenticator, or to `invalid_client` when none takes it.
+impl FfiClientAuthenticatorV2 for Exported {
+    fn can_authenticate(&self, request: RArc<Fields>) -> bool {
+        // A panic here means "not mine": the request then falls to the next authenticator, or
+        // to `invalid_client` when none takes it.
+        let request = TokenRequest::from_shared(request);
         guard::<_, OAuthError>("client authenticator", || {
-            let request: TokenRequest = from_json(request.as_str())?;
             Ok(self.0.can_authenticate(&request))
         })
         .unwrap_or(false)
     }
 
-    fn authenticate(&self, request: RString) -> FfiFuture<RResult<RString, RString>> {
+    fn authenticate(&self, request: RArc<Fields>) -> FfiFuture<RResult<RString, RString>> {
         let inner = self.0.clone();
+        let request = TokenRequest::from_shared(request);
         async move {
             encode(
                 guard_async("client authenticator", async {
-                    let request: TokenRequest = from_json(&request)?;
                     inner.authenticate(&request).await
                 })
                 .await,
@@ -51,7 +52,7 @@ impl FfiClientAuthenticatorV1 for Exported {
 }
 
 pub(super) fn export(authenticator: Arc<dyn ClientAuthenticator>) -> FfiClientAuthenticator {
-    FfiClientAuthenticatorV1_TO::from_value(
+    FfiClientAuthenticatorV2_TO::from_value(
         Exported(authenticator),
         abi_stable::sabi_trait::TD_Opaque,
     )
@@ -63,15 +64,14 @@ pub(super) struct Imported(pub(super) FfiClientAuthenticator);
 #[async_trait]
 impl ClientAuthenticator for Imported {
     fn can_authenticate(&self, request: &TokenRequest) -> bool {
-        let request = to_json(request);
-        self.0.can_authenticate(request.as_rstr())
+        self.0.can_authenticate(request.shared())
     }
 
     async fn authenticate(
         &self,
         request: &TokenRequest,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let call = self.0.authenticate(to_json(request));
+        let call = self.0.authenticate(request.shared());
         guard_async("client authenticator", async { decode(call.await) }).await
     }
 }

@@ -14,9 +14,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The frozen v1 vtable of the host services. Values are JSON of the [`HostServices`] types.
+/// The frozen v2 vtable of the host services. Values are JSON of the [`HostServices`] types.
 #[sabi_trait]
-pub trait FfiHostServicesV1: Send + Sync {
+pub trait FfiHostServicesV2: Send + Sync {
     fn validate_jwt(&self, jwt: RString, source: RString) -> FfiFuture<RResult<RString, RString>>;
     fn trust_material(&self, source: RString) -> FfiFuture<RResult<RString, RString>>;
     fn jwks(&self, uri: RString, kid: ROption<RString>) -> FfiFuture<RResult<RString, RString>>;
@@ -32,14 +32,14 @@ pub trait FfiHostServicesV1: Send + Sync {
 }
 
 /// The host services as an FFI trait object.
-pub type FfiHostServices = FfiHostServicesV1_TO<'static, RBox<()>>;
+pub type FfiHostServices = FfiHostServicesV2_TO<'static, RBox<()>>;
 
 /// Exporter (host side).
 struct Exported {
     host: Arc<dyn HostServices>,
 }
 
-impl FfiHostServicesV1 for Exported {
+impl FfiHostServicesV2 for Exported {
     fn validate_jwt(&self, jwt: RString, source: RString) -> FfiFuture<RResult<RString, RString>> {
         let host = self.host.clone();
         async move {
@@ -127,7 +127,7 @@ impl FfiHostServicesV1 for Exported {
 
 /// Wraps the host's services for one component.
 pub(super) fn export(host: Arc<dyn HostServices>) -> FfiHostServices {
-    FfiHostServicesV1_TO::from_value(Exported { host }, abi_stable::sabi_trait::TD_Opaque)
+    FfiHostServicesV2_TO::from_value(Exported { host }, abi_stable::sabi_trait::TD_Opaque)
 }
 
 /// Importer (plugin side): what a loaded component sees as `Arc<dyn HostServices>`.

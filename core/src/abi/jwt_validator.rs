@@ -10,21 +10,21 @@ use async_ffi::{FfiFuture, FutureExt as _};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-/// The frozen v1 vtable of a JWT validator. Values are JSON: a [`TrustSource`]; `Ok` is a
+/// The frozen v2 vtable of a JWT validator. Values are JSON: a [`TrustSource`]; `Ok` is a
 /// [`VerifiedJwt`], `Err` a [`JwtError`]. The JWT itself crosses as it is.
 #[sabi_trait]
-pub trait FfiJwtValidatorV1: Send + Sync {
+pub trait FfiJwtValidatorV2: Send + Sync {
     fn can_validate(&self, source: RStr<'_>) -> bool;
     fn validate(&self, jwt: RString, source: RString) -> FfiFuture<RResult<RString, RString>>;
 }
 
 /// A JWT validator as an FFI trait object.
-pub type FfiJwtValidator = FfiJwtValidatorV1_TO<'static, RBox<()>>;
+pub type FfiJwtValidator = FfiJwtValidatorV2_TO<'static, RBox<()>>;
 
 /// Exporter: a plugin's validator behind the FFI vtable.
 struct Exported(Arc<dyn JwtValidator>);
 
-impl FfiJwtValidatorV1 for Exported {
+impl FfiJwtValidatorV2 for Exported {
     fn can_validate(&self, source: RStr<'_>) -> bool {
         guard::<_, JwtError>("JWT validator", || {
             let source: TrustSource = from_json(source.as_str())?;
@@ -49,7 +49,7 @@ impl FfiJwtValidatorV1 for Exported {
 }
 
 pub(super) fn export(validator: Arc<dyn JwtValidator>) -> FfiJwtValidator {
-    FfiJwtValidatorV1_TO::from_value(Exported(validator), abi_stable::sabi_trait::TD_Opaque)
+    FfiJwtValidatorV2_TO::from_value(Exported(validator), abi_stable::sabi_trait::TD_Opaque)
 }
 
 /// Importer: an FFI validator behind the plain trait, for the host.

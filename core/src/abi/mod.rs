@@ -7,23 +7,35 @@
 //!   ABI version, whether it can unwind, and its component factories. `abi_stable` checks the
 //!   layout of every type reachable from it when the host loads the file, so a plugin whose
 //!   types differ is refused, never misread.
-//! - **Versioning.** [`ABI_VERSION`] must match exactly. The v1 vtables are frozen: later
-//!   capabilities arrive as new modules or through [`crate::HostServices::call`], never by
-//!   growing a v1 vtable (abi_stable refuses plugins with fewer vtable entries).
+//! - **Versioning.** [`ABI_VERSION`] must match exactly. Within a version the vtables are
+//!   frozen: later capabilities arrive as new modules or through [`crate::HostServices::call`],
+//!   never by growing a vtable (abi_stable refuses plugins with fewer vtable entries). Version 2
+//!   changed how the token request crosses (below); a v1 plugin is refused and must be rebuilt.
 //! - **Async.** Futures cross as [`async_ffi::FfiFuture`]s. A plugin's tokio has no reactor, so
 //!   plugins never do I/O themselves: everything that waits is a host service.
-//! - **Data.** Requests, results and errors cross as JSON of the [`crate`] domain types, so the
-//!   vtables stay few and plain. That is 1.5–2.5 µs a call (`benches/abi_call.rs`; what each
-//!   value costs to encode and decode: `benches/wire.rs`), small against one signature check —
-//!   but a JWT bearer grant makes about nine calls (client authenticator, grant handler, host
-//!   services, validator). Under load they cost more than the sum of their parts: the same bundled
-//!   plugins linked into the server instead of loaded took 24–31 % less server CPU per grant over
-//!   loopback (private_key_jwt 73 against 96 µs, JWT bearer 76 against 110, medians of 3; `INPROC=1
-//!   bench/load.sh` runs that comparison), and ~150 fewer heap allocations of ~335 (each side of
-//!   each call builds and frees owned copies; `ALLOCS=1` counts them). Only borrowed, non-JSON
-//!   values would remove that, which changes the component traits: a new versioned module, not a
-//!   change to v1's JSON (swapping JSON for MessagePack alone saves nothing: decoding is bound by
-//!   allocation).
+//! - **Data.** The [`crate::TokenRequest`], which three calls of a grant take, is not copied: it
+//!   is an `abi_stable` type behind a reference count, checked by layout at load, and every
+//!   component reads the host's memory. Results, errors and the other values cross as JSON of
+//!   the [`crate`] domain types, so the vtables stay few and plain. A client authenticator's call
+//!   costs 0.5 µs against 0.09 in-process (`benches/abi_call.rs`; 1.5–2.5 µs in ABI 1; each
+//!   value's encoding and decoding: `benches/wire.rs`), small against one signature check, but a
+//!   JWT bearer grant makes about nine calls.
+//!
+//!   Measured end to end over loopback (`bench/load.sh`; `INPROC=1` links the bundled plugins
+//!   into the server instead, `INSTRUCTIONS=1` counts instructions, `ALLOCS=1` allocations), a
+//!   loaded plugin's grant executed, per request:
+//!
+//!   | | ABI 1 (JSON request) | ABI 2 | linked in |
+//!   |---|---|---|---|
+//!   | private_key_jwt, instructions | 626k | 588k | 489k |
+//!   | JWT bearer, instructions | 713k | 659k | 540k |
+//!   | private_key_jwt, allocations | 338 | 300 | 185 |
+//!
+//!   In time the crossings cost more than in instructions (ABI 1 took 24–31 % more server CPU
+//!   than linked in): each side of each call builds and frees owned copies, in two allocators.
+//!   What is left is mostly the [`crate::VerifiedJwt`], which crosses twice (validator to host,
+//!   host to grant), and the keys; removing that means borrowed values in the traits themselves.
+//!   Swapping JSON for MessagePack alone saves nothing: decoding is bound by allocation.
 //! - **Panics.** A panic must never unwind through `extern "C"` (that aborts the process). Every
 //!   exported method and every poll of an exported future runs under `catch_unwind` and turns a
 //!   panic into `server_error`; the importer guards once more. A plugin built with
@@ -51,10 +63,10 @@ pub use load::{load_plugin, through_abi, LoadError, LoadedPlugin};
 pub use root::{FfiComponent, FfiFactory, PluginMod, PluginMod_Ref};
 
 /// The plugin ABI major version. A plugin built against another one is refused.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// [`ABI_VERSION`] as the version string `abi_stable` checks before any layout (major.0.0).
-const ABI_VERSION_STRING: &str = "1.0.0";
+const ABI_VERSION_STRING: &str = "2.0.0";
 
 /// The symbol a plugin exports (the `abi_stable` root-module header). Checked against
 /// `abi_stable::library::ROOT_MODULE_LOADER_NAME` by a test.
@@ -80,7 +92,7 @@ pub mod __private {
     };
 }
 
-const _: () = assert!(ABI_VERSION == 1 && ABI_VERSION_STRING.as_bytes()[0] == b'1');
+const _: () = assert!(ABI_VERSION == 2 && ABI_VERSION_STRING.as_bytes()[0] == b'2');
 
 #[cfg(test)]
 mod tests;

@@ -54,17 +54,17 @@ pub enum FfiComponent {
     JwtValidator(FfiJwtValidator),
 }
 
-/// The frozen v1 vtable of a component factory: its [`crate::ComponentInfo`] as JSON, and a
+/// The frozen v2 vtable of a component factory: its [`crate::ComponentInfo`] as JSON, and a
 /// constructor taking the context (JSON of [`ContextWire`]) and the host services. The error is
 /// a plain message.
 #[sabi_trait]
-pub trait FfiFactoryV1: Send + Sync {
+pub trait FfiFactoryV2: Send + Sync {
     fn info(&self) -> RString;
     fn construct(&self, context: RString, host: FfiHostServices) -> RResult<FfiComponent, RString>;
 }
 
 /// A component factory as an FFI trait object.
-pub type FfiFactory = FfiFactoryV1_TO<'static, RBox<()>>;
+pub type FfiFactory = FfiFactoryV2_TO<'static, RBox<()>>;
 
 /// The serializable part of a [`ComponentContext`].
 #[derive(Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub(super) struct ContextWire {
 
 struct ExportedFactory(Registration);
 
-impl FfiFactoryV1 for ExportedFactory {
+impl FfiFactoryV2 for ExportedFactory {
     fn info(&self) -> RString {
         to_json(&self.0.info)
     }
@@ -116,7 +116,7 @@ pub fn export_factories(plugin: impl FnOnce() -> Plugin) -> RResult<RVec<FfiFact
                 .into_registrations()
                 .into_iter()
                 .map(|r| {
-                    FfiFactoryV1_TO::from_value(
+                    FfiFactoryV2_TO::from_value(
                         ExportedFactory(r),
                         abi_stable::sabi_trait::TD_Opaque,
                     )

@@ -92,7 +92,7 @@ impl GrantHandler for Probe {
             panic!("async boom");
         }
         let source = TrustSource::IdentityProvider {
-            tenant: request.tenant.clone(),
+            tenant: request.tenant().to_string(),
             name: "idp".into(),
         };
         let verified = self
@@ -170,14 +170,11 @@ fn context(label: &str) -> ComponentContext {
 }
 
 fn request(assertion: Option<&str>) -> TokenRequest {
-    let mut r = TokenRequest {
-        tenant: "carbon.super".into(),
-        ..Default::default()
-    };
-    r.params.insert("grant_type".into(), "urn:x".into());
-    r.params.insert("scope".into(), "a b".into());
+    let mut r = TokenRequest::new("carbon.super", "");
+    r.set_param("grant_type", "urn:x");
+    r.set_param("scope", "a b");
     if let Some(a) = assertion {
-        r.params.insert("assertion".into(), a.into());
+        r.set_param("assertion", a);
     }
     r
 }

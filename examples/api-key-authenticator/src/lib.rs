@@ -120,7 +120,7 @@ mod tests {
     fn request(key: Option<&str>) -> TokenRequest {
         let mut r = TokenRequest::default();
         if let Some(k) = key {
-            r.headers.insert(HEADER.into(), k.into());
+            r.set_header(HEADER, k);
         }
         r
     }

@@ -159,7 +159,7 @@ impl GrantHandler for GithubActionsGrant {
     ) -> Result<Grant, OAuthError> {
         let assertion = request.param("assertion").unwrap_or_default();
         let source = TrustSource::IdentityProvider {
-            tenant: request.tenant.clone(),
+            tenant: request.tenant().to_string(),
             name: self.issuer.clone(),
         };
         let verified = self
@@ -191,7 +191,7 @@ impl GrantHandler for GithubActionsGrant {
             return Err(invalid(format!("ref {git_ref} is not in AllowedRefs")));
         }
         let jti = string_claim(claims, "jti")?;
-        let scope = format!("github-actions\n{}\n{}", request.tenant, self.issuer);
+        let scope = format!("github-actions\n{}\n{}", request.tenant(), self.issuer);
         let first_use = self
             .host
             .check_and_store_jti(&scope, jti, exp.saturating_add(self.time.skew))

@@ -77,14 +77,11 @@ fn token(repository: &str, git_ref: &str, jti: &str) -> Value {
 }
 
 fn request(assertion: &Value) -> TokenRequest {
-    let mut r = TokenRequest {
-        tenant: "carbon.super".into(),
-        ..TokenRequest::default()
-    };
-    r.params.insert("grant_type".into(), GRANT_TYPE.into());
-    r.params.insert("assertion".into(), assertion.to_string());
-    r.params.insert("scope".into(), "deploy".into());
-    r
+    TokenRequest::new("carbon.super", "").with_params([
+        ("grant_type", GRANT_TYPE),
+        ("assertion", &assertion.to_string()),
+        ("scope", "deploy"),
+    ])
 }
 
 fn client() -> AuthenticatedClient {
@@ -172,7 +169,7 @@ async fn only_the_configured_issuer_is_asked() {
 fn requests_without_an_assertion_are_invalid_requests() {
     let h = handler(&host(), &[("AllowedRepositories", "acme/app")]).unwrap();
     let mut r = request(&json!({}));
-    r.params.remove("assertion");
+    r.remove_param("assertion");
     assert_eq!(
         h.validate_request(&r).unwrap_err().code,
         ErrorCode::InvalidRequest

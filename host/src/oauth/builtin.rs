@@ -117,7 +117,7 @@ impl ClientAuthenticator for SecretAuthenticator {
         };
         let client = self
             .store
-            .client(&request.tenant, &client_id)
+            .client(request.tenant(), &client_id)
             .await
             .map_err(|e| {
                 tracing::error!("client lookup: {e}");
@@ -179,7 +179,7 @@ impl GrantHandler for RefreshToken {
         let narrow_to = request.param("scope").map(|_| requested.as_slice());
         let old = self
             .tokens
-            .redeem_refresh(&request.tenant, &client.client_id, token, narrow_to)
+            .redeem_refresh(request.tenant(), &client.client_id, token, narrow_to)
             .await?;
         let scopes: Vec<String> = match narrow_to {
             Some(requested) => requested.iter().map(|s| s.to_string()).collect(),

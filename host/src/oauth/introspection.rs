@@ -35,7 +35,7 @@ impl OAuth {
         }
         let result = self
             .tokens
-            .introspect(&token_request.tenant, token)
+            .introspect(token_request.tenant(), token)
             .await
             .map_err(|e| {
                 tracing::error!("introspection: {e}");

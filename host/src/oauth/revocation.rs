@@ -23,7 +23,7 @@ impl OAuth {
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         let client = self.authenticate_client(&token_request).await?;
         self.tokens
-            .revoke(&token_request.tenant, &client.client_id, token)
+            .revoke(token_request.tenant(), &client.client_id, token)
             .await
             .map_err(|e| {
                 tracing::error!("revocation: {e}");

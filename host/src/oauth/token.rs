@@ -13,7 +13,6 @@ use crate::plugins::Active;
 use crate::store::ClientRecord;
 use crate::tokens::{Issue, Issued, JtiCheck, TokenError};
 use futures::FutureExt;
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use tollgate_core::{
     AuthenticatedClient, ClientAuthenticator, OAuthError, SingleUse, TokenRequest,
@@ -56,18 +55,15 @@ impl OAuth {
             ));
         }
         let params = form::parse(&request.body)?;
-        let headers: BTreeMap<String, String> = request
+        let headers = request
             .headers
             .iter()
             .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
-        Ok(TokenRequest {
-            endpoint_url: self.endpoint_url(&tenant),
-            tenant,
-            params,
-            headers,
-        })
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        let endpoint_url = self.endpoint_url(&tenant);
+        Ok(TokenRequest::new(tenant, endpoint_url)
+            .with_params(params)
+            .with_headers(headers))
     }
 
     /// The whole flow; returns the grant type (for metrics, bounded to known ones) and the
@@ -142,7 +138,7 @@ impl OAuth {
         client: AuthenticatedClient,
         jtis: &mut Vec<JtiCheck>,
     ) -> Result<Issue, OAuthError> {
-        let record = self.registered_client(&request.tenant, &client).await?;
+        let record = self.registered_client(request.tenant(), &client).await?;
         if !record.grant_types.iter().any(|g| g == grant_type) {
             return Err(OAuthError::unauthorized_client(format!(
                 "the client may not use the {grant_type} grant"
@@ -162,8 +158,8 @@ impl OAuth {
             _ => self.settings.default_format,
         };
         Ok(Issue {
-            tenant: request.tenant.clone(),
-            issuer: request.endpoint_url.clone(),
+            tenant: request.tenant().to_string(),
+            issuer: request.endpoint_url().to_string(),
             client_id: client.client_id,
             subject: grant.subject,
             scopes: grant.scopes,

@@ -85,7 +85,7 @@ impl GrantHandler for JwtBearer {
             _ => return Err(invalid("the assertion has no iss")),
         };
         let source = TrustSource::IdentityProvider {
-            tenant: request.tenant.clone(),
+            tenant: request.tenant().to_string(),
             name: issuer.clone(),
         };
         let verified = self
@@ -114,7 +114,7 @@ impl GrantHandler for JwtBearer {
             _ if !self.prevent_reuse => None,
             None => None,
             Some(serde_json::Value::String(jti)) if !jti.is_empty() => Some(SingleUse {
-                scope: format!("jwt-bearer\n{}\n{issuer}", request.tenant),
+                scope: format!("jwt-bearer\n{}\n{issuer}", request.tenant()),
                 jti: jti.clone(),
                 expires_at: exp.saturating_add(self.time.skew),
             }),

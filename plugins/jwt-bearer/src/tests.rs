@@ -68,15 +68,11 @@ fn good() -> Value {
 }
 
 fn request(assertion: &str) -> TokenRequest {
-    let mut r = TokenRequest {
-        tenant: "t".into(),
-        endpoint_url: ALIAS.into(),
-        ..Default::default()
-    };
-    r.params.insert("grant_type".into(), GRANT_TYPE.into());
-    r.params.insert("assertion".into(), assertion.into());
-    r.params.insert("scope".into(), "read write".into());
-    r
+    TokenRequest::new("t", ALIAS).with_params([
+        ("grant_type", GRANT_TYPE),
+        ("assertion", assertion),
+        ("scope", "read write"),
+    ])
 }
 
 fn client() -> AuthenticatedClient {
@@ -129,7 +125,7 @@ async fn the_assertion_parameter_is_required_before_anything_else() {
         h.validate_request(&r).unwrap_err().code,
         ErrorCode::InvalidRequest
     );
-    r.params.remove("assertion");
+    r.remove_param("assertion");
     assert_eq!(
         h.validate_request(&r).unwrap_err().code,
         ErrorCode::InvalidRequest

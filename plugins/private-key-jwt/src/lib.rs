@@ -100,7 +100,7 @@ impl PrivateKeyJwt {
         claims: &serde_json::Map<String, Value>,
         request: &TokenRequest,
     ) -> Result<i64, OAuthError> {
-        let audiences = [Some(request.endpoint_url.as_str()), self.alias.as_deref()];
+        let audiences = [Some(request.endpoint_url()), self.alias.as_deref()];
         let mut aud_ok = false;
         for audience in audiences.into_iter().flatten() {
             aud_ok |= audience_contains(claims, audience).map_err(invalid)?;
@@ -108,7 +108,7 @@ impl PrivateKeyJwt {
         if !aud_ok {
             return Err(invalid(format!(
                 "aud must contain the token endpoint URL {}{}",
-                request.endpoint_url,
+                request.endpoint_url(),
                 self.alias
                     .as_deref()
                     .map(|a| format!(" or {a}"))
@@ -172,7 +172,7 @@ impl ClientAuthenticator for PrivateKeyJwt {
         }
         let client_id = iss.to_owned();
         let source = TrustSource::Client {
-            tenant: request.tenant.clone(),
+            tenant: request.tenant().to_string(),
             client_id: client_id.clone(),
         };
         let verified = self
@@ -205,7 +205,7 @@ impl ClientAuthenticator for PrivateKeyJwt {
             None => return Err(invalid("the client assertion has no jti")),
         };
         let jti = self.prevent_reuse.then(|| SingleUse {
-            scope: format!("private-key-jwt\n{}\n{client_id}", request.tenant),
+            scope: format!("private-key-jwt\n{}\n{client_id}", request.tenant()),
             jti: jti.clone(),
             expires_at: exp.saturating_add(self.time.skew),
         });

@@ -92,17 +92,9 @@ fn with(changes: Value) -> Value {
 }
 
 fn request(params: &[(&str, &str)]) -> TokenRequest {
-    let mut r = TokenRequest {
-        tenant: "t".into(),
-        endpoint_url: ENDPOINT.into(),
-        ..Default::default()
-    };
-    r.params
-        .insert("grant_type".into(), "client_credentials".into());
-    for (k, v) in params {
-        r.params.insert(k.to_string(), v.to_string());
-    }
-    r
+    TokenRequest::new("t", ENDPOINT)
+        .with_params([("grant_type", "client_credentials")])
+        .with_params(params.iter().copied())
 }
 
 fn assertion_request(claims: &Value) -> TokenRequest {
