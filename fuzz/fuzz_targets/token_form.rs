@@ -38,13 +38,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(params.len() <= form::MAX_PARAMS);
-    assert!(params.keys().all(|name| !name.is_empty()));
-    let token_request = TokenRequest {
-        tenant,
-        endpoint_url: "https://localhost:9443/oauth2/token".into(),
-        params,
-        headers: request.headers.clone(),
-    };
+    assert!(params.iter().all(|(name, _)| !name.is_empty()));
+    let token_request = TokenRequest::new(tenant, "https://localhost:9443/oauth2/token")
+        .with_params(params)
+        .with_headers(&request.headers);
     let _ = token_request.grant_type();
     let _ = token_request.scopes();
     let _ = token_request.param("client_id");
