@@ -12,8 +12,12 @@ use serde_json::{Map, Value};
 use std::cell::Cell;
 
 /// Whom a JWT is to be validated against, in a tenant.
+///
+/// Both enums here cross the plugin ABI as JSON in serde's default (externally tagged) form,
+/// which decodes as it reads; an internally tagged one (`"kind": …`) is buffered first, and that
+/// cost a JWT grant ~15,000 instructions in its five decodes of these two.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum TrustSource {
     /// A registered identity provider, by its name (which equals the `iss` of its assertions).
     IdentityProvider { tenant: String, name: String },
@@ -33,7 +37,7 @@ impl TrustSource {
 
 /// The registered party a trust source resolved to, as far as claim checks need it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum TrustedParty {
     IdentityProvider {
         id: String,
