@@ -18,7 +18,7 @@
 #   ALLOCS=1 ./bench/load.sh jwt_bearer  # counts the server's heap allocations per request instead
 #                                        # (uprobes: the run is ~20x slower, counts vary ~2 % run to run)
 #   INSTRUCTIONS=1 ./bench/load.sh jwt_bearer  # counts the instructions the server executes per
-#                                        # request instead (callgrind: ~50x slower, ~1 % run to run)
+#                                        # request instead (callgrind: ~50x slower, 1-3 % run to run)
 #   INPROC=1 ./bench/load.sh jwt_bearer  # the bundled plugins compiled into the server (bench/inproc)
 #                                        # instead of loaded: compare with the same run without it
 #                                        # for what the plugin ABI costs them
