@@ -23,13 +23,16 @@
 //!
 //!   Measured end to end over loopback (`bench/load.sh`; `INPROC=1` links the bundled plugins
 //!   into the server instead, `INSTRUCTIONS=1` counts instructions, `ALLOCS=1` allocations), a
-//!   loaded plugin's grant executed, per request:
+//!   grant executed, per request:
 //!
-//!   | | ABI 1 (JSON request) | ABI 2 | linked in |
+//!   | | loaded | linked in | loaded, ABI 1 |
 //!   |---|---|---|---|
-//!   | private_key_jwt, instructions | 626k | 588k | 489k |
-//!   | JWT bearer, instructions | 713k | 659k | 540k |
-//!   | private_key_jwt, allocations | 338 | 300 | 185 |
+//!   | private_key_jwt, instructions | 552k | 466k | 626k |
+//!   | JWT bearer, instructions | 618–636k | 523k | 713k |
+//!   | private_key_jwt, allocations | 294 | 185 | 338 |
+//!
+//!   (ABI 1 sent the request as JSON, and the trust source and party in serde's buffered
+//!   internally tagged form; its column also predates a faster form parser, ~20k instructions.)
 //!
 //!   In time the crossings cost more than in instructions (ABI 1 took 24–31 % more server CPU
 //!   than linked in): each side of each call builds and frees owned copies, in two allocators.
