@@ -149,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(verified.claims, jws.claims);
             assert!(["RS", "PS", "ES", "Ed"]
                 .iter()
-                .any(|p| jws.alg_name.starts_with(p)));
+                .any(|p| jws.alg.name().starts_with(p)));
         }
         Err(JwtError::Rejected(_)) => {}
         Err(JwtError::Unavailable(reason)) => panic!("unavailable: {reason}"),
