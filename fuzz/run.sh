@@ -6,7 +6,8 @@
 # TOLLGATE_* overrides (deployment_toml). Each target's header comment says what it drives.
 #
 # NOT run in CI (.ci/run only checks that the targets compile) — far too slow; the same entry
-# points have fast proptest properties in `cargo test --workspace`. Run it by hand after touching a parser, and before a release.
+# points have fast proptest properties in `cargo test --workspace`. Run it by hand after
+# touching a parser, and before a release.
 #
 #   fuzz/run.sh                  each target until 10^6 executions (at most 600 s each; on a
 #                                2-core machine that takes 30 s to 3 min per target)
