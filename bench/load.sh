@@ -167,14 +167,27 @@ drive() {
 }
 
 # The servers' CPU time per answered request over the run: steadier than req/s on a noisy
-# machine, for comparing two builds (wrk's own CPU is not in it).
-cpu_start() { cpu_ticks="$(bench_cpu_ticks "${pids[@]}")"; }
+# machine, for comparing two builds (wrk's own CPU is not in it). Then the whole machine's:
+# the CPU time every process and the kernel spent per request (wrk, the kernel's writeback
+# and interrupts included), and the share of the CPUs left idle, which a closed loop of
+# CONNECTIONS requests leaves when every request is waiting (for a commit, for wrk).
+cpu_start() {
+  cpu_ticks="$(bench_cpu_ticks "${pids[@]}")"
+  machine_ticks="$(machine_ticks)"
+}
+# machine_ticks: the busy and the idle clock ticks of every CPU since boot (steal counts as
+# neither: it is another guest's).
+machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 cpu_report() {
-  local ticks requests
+  local ticks requests busy idle now
   ticks=$(($(bench_cpu_ticks "${pids[@]}") - cpu_ticks))
   requests="$(answered)"
+  read -r busy idle <<< "$machine_ticks"
+  now="$(machine_ticks)"
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-    'BEGIN {if (n > 0) printf "server CPU: %.1f us per request\n", t / hz * 1e6 / n}'
+    -v busy=$((${now% *} - busy)) -v idle=$((${now#* } - idle)) \
+    'BEGIN {if (n > 0) printf "server CPU: %.1f us per request; machine CPU: %.1f us per request, %.0f %% idle\n",
+      t / hz * 1e6 / n, busy / hz * 1e6 / n, 100 * idle / (busy + idle)}'
 }
 
 rss() {
