@@ -22,11 +22,16 @@
 //! small (two or three grants) and each commit wrote the same few pages at the end of every
 //! index again. So, like PostgreSQL's `commit_delay`, the SQLite writer waits
 //! [`COMMIT_DELAY`] for more when it finds at least [`COMMIT_SIBLINGS`] calls queued — a sign
-//! that others are on their way — and never when a call comes alone. Over loopback at 32
-//! connections that halves the commits and cuts the WAL written per grant by a third: JWT
-//! bearer grants ~5 % faster, p99 ~10 % lower for them and for client_credentials, which,
-//! bound by CPU rather than by its writer, loses 2–5 % of its rate to the wait. A PostgreSQL
-//! commit waits for a round trip and an fsync, long enough for batches to fill by themselves.
+//! that others are on their way — and never when a call comes alone. A PostgreSQL commit waits
+//! for a round trip and an fsync, long enough for batches to fill by themselves.
+//!
+//! The wait is short because every caller of the batch waits it too, and a load of a fixed
+//! number of connections sends nothing new while its requests wait. With 200 µs, 32
+//! connections of client_credentials left 40 % of a two-core machine idle, every request
+//! waiting for a commit; 50 µs gave +25–33 % req/s there (idle 24 %) and, within the noise,
+//! the same or better for the JWT grants, whose requests spend longer on the CPU between
+//! commits (2026-12-03, `bench/load.sh`'s idle share). Without any wait, batches are smaller
+//! and each grant writes more of the WAL: a JWT bearer grant cost the machine 25 % more CPU.
 //!
 //! A caller is answered only after its work is committed. Jti checks keep their meaning: each
 //! is the same one-statement upsert as alone, so a jti seen twice in one batch is fresh only
@@ -46,7 +51,7 @@ pub const MAX_ROWS: usize = 512;
 /// Calls waiting for the writer before callers wait to queue (back-pressure).
 const QUEUE: usize = 4096;
 /// How long the SQLite writer waits for more calls when it found [`COMMIT_SIBLINGS`] queued.
-const COMMIT_DELAY: Duration = Duration::from_micros(200);
+const COMMIT_DELAY: Duration = Duration::from_micros(50);
 /// Calls queued together that make the SQLite writer wait [`COMMIT_DELAY`] for more.
 const COMMIT_SIBLINGS: usize = 2;
 
