@@ -26,7 +26,8 @@
 #                concurrently) before the scenarios run; the peer gets as many, statically
 #   ASSERTIONS_PER_SECOND  assertions minted per second of DURATION per scenario (default 20000);
 #                a run that uses them all up is flagged (`reused`): raise it
-#   REFRESH_PER_SECOND     refresh tokens pre-issued per second of DURATION (default 16000)
+#   REFRESH_PER_SECOND     refresh tokens pre-issued per second of DURATION (default 24000);
+#                a run that uses them all up shows errors (each reused one is refused): raise it
 #   INTROSPECT_TOKENS      access tokens pre-issued for introspection (default 500)
 #   TOKENS       tokens issued by tokens_1m (default 1000000)
 #
@@ -57,7 +58,7 @@ PEER="${PEER:-}"
 [ "$PEER" != 0 ] || PEER=""
 SCALE="${SCALE:-0}"
 ASSERTIONS_PER_SECOND="${ASSERTIONS_PER_SECOND:-20000}"
-REFRESH_PER_SECOND="${REFRESH_PER_SECOND:-16000}"
+REFRESH_PER_SECOND="${REFRESH_PER_SECOND:-24000}"
 INTROSPECT_TOKENS="${INTROSPECT_TOKENS:-500}"
 TOKENS="${TOKENS:-1000000}"
 export THREADS
