@@ -173,19 +173,18 @@ drive() {
 # CONNECTIONS requests leaves when every request is waiting (for a commit, for wrk).
 cpu_start() {
   cpu_ticks="$(bench_cpu_ticks "${pids[@]}")"
-  machine_ticks="$(machine_ticks)"
+  read -r busy_start idle_start < <(machine_ticks)
 }
 # machine_ticks: the busy and the idle clock ticks of every CPU since boot (steal counts as
 # neither: it is another guest's).
 machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 cpu_report() {
-  local ticks requests busy idle now
+  local ticks requests busy idle
   ticks=$(($(bench_cpu_ticks "${pids[@]}") - cpu_ticks))
   requests="$(answered)"
-  read -r busy idle <<< "$machine_ticks"
-  now="$(machine_ticks)"
+  read -r busy idle < <(machine_ticks)
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-    -v busy=$((${now% *} - busy)) -v idle=$((${now#* } - idle)) \
+    -v busy=$((busy - busy_start)) -v idle=$((idle - idle_start)) \
     'BEGIN {if (n > 0) printf "server CPU: %.1f us per request; machine CPU: %.1f us per request, %.0f %% idle\n",
       t / hz * 1e6 / n, busy / hz * 1e6 / n, 100 * idle / (busy + idle)}'
 }
