@@ -54,6 +54,13 @@ pub trait JwtValidator: Send + Sync {
     }
 
     async fn validate(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError>;
+
+    /// Not part of the API: [`Self::validate`]'s answer in its wire form, which a loaded
+    /// validator gives as it came (`crate::abi`). Do not implement it.
+    #[doc(hidden)]
+    async fn validate_encoded(&self, jwt: &str, source: &TrustSource) -> crate::abi::Encoded {
+        crate::abi::Encoded::of(self.validate(jwt, source).await)
+    }
 }
 
 /// The three kinds of component.

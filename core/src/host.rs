@@ -82,4 +82,12 @@ pub trait HostServices: Send + Sync {
 
     /// A generic, named host call for what this version did not foresee.
     async fn call(&self, name: &str, input: Value) -> Result<Value, HostError>;
+
+    /// Not part of the API: [`Self::validate_jwt`]'s answer in its wire form, for a loaded
+    /// component's call (`crate::abi`), which the server passes on from a loaded validator as
+    /// it came. Do not implement it.
+    #[doc(hidden)]
+    async fn validate_jwt_encoded(&self, jwt: &str, source: &TrustSource) -> crate::abi::Encoded {
+        crate::abi::Encoded::of(self.validate_jwt(jwt, source).await)
+    }
 }

@@ -1,6 +1,6 @@
 //! [`JwtValidator`] across the boundary.
 
-use super::wire::{decode, encode, from_json, guard, guard_async, to_json};
+use super::wire::{decode, encode, from_json, guard, guard_async, to_json, Encoded};
 use crate::{JwtError, JwtValidator, TrustSource, VerifiedJwt};
 use abi_stable::{
     sabi_trait,
@@ -65,5 +65,11 @@ impl JwtValidator for Imported {
     async fn validate(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError> {
         let call = self.0.validate(jwt.into(), to_json(source));
         guard_async("JWT validator", async { decode(call.await) }).await
+    }
+
+    /// The answer as it came: the exporter's future is guarded already, and whoever receives
+    /// it decodes it as they would have here.
+    async fn validate_encoded(&self, jwt: &str, source: &TrustSource) -> Encoded {
+        Encoded(self.0.validate(jwt.into(), to_json(source)).await)
     }
 }

@@ -27,17 +27,20 @@
 //!
 //!   | | loaded | linked in | loaded, ABI 1 |
 //!   |---|---|---|---|
-//!   | private_key_jwt, instructions | 552k | 466k | 626k |
-//!   | JWT bearer, instructions | 618–636k | 523k | 713k |
+//!   | private_key_jwt, instructions | 537k | 466k | 626k |
+//!   | JWT bearer, instructions | 607k | 523k | 713k |
 //!   | private_key_jwt, allocations | 294 | 185 | 338 |
 //!
 //!   (ABI 1 sent the request as JSON, and the trust source and party in serde's buffered
 //!   internally tagged form; its column also predates a faster form parser, ~20k instructions.)
 //!
 //!   In time the crossings cost more than in instructions (ABI 1 took 24–31 % more server CPU
-//!   than linked in): each side of each call builds and frees owned copies, in two allocators.
-//!   What is left is mostly the [`crate::VerifiedJwt`], which crosses twice (validator to host,
-//!   host to grant), and the keys; removing that means borrowed values in the traits themselves.
+//!   than linked in, ABI 2 ~20 %): each side of each call builds and frees owned copies, in two
+//!   allocators. A [`crate::VerifiedJwt`] goes from a loaded validator to a loaded component
+//!   through the host in its wire form ([`Encoded`], hidden trait methods with defaults that
+//!   plugins never see): decoding and encoding it there again cost ~21k instructions a grant.
+//!   What is left is mostly the keys and the trust material (~30k instructions a grant);
+//!   removing that means borrowed values in the traits themselves.
 //!   Swapping JSON for MessagePack alone saves nothing: decoding is bound by allocation.
 //! - **Panics.** A panic must never unwind through `extern "C"` (that aborts the process). Every
 //!   exported method and every poll of an exported future runs under `catch_unwind` and turns a
@@ -64,6 +67,8 @@ pub use host_services::FfiHostServices;
 pub use jwt_validator::FfiJwtValidator;
 pub use load::{load_plugin, through_abi, LoadError, LoadedPlugin};
 pub use root::{FfiComponent, FfiFactory, PluginMod, PluginMod_Ref};
+#[doc(hidden)]
+pub use wire::Encoded;
 
 /// The plugin ABI major version. A plugin built against another one is refused.
 pub const ABI_VERSION: u32 = 2;

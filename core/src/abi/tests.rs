@@ -267,3 +267,84 @@ async fn the_test_host_keeps_jtis_like_the_server() {
     host.set_now(151);
     assert_eq!(host.check_and_store_jti("s", "j", 300).await, Ok(true));
 }
+
+/// A validator plugin that answers like [`FakeHost::validate_jwt`] and panics on
+/// "validator-panic".
+struct FakeValidator;
+
+#[async_trait]
+impl JwtValidator for FakeValidator {
+    async fn validate(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError> {
+        if jwt == "validator-panic" {
+            panic!("validator boom");
+        }
+        FakeHost.validate_jwt(jwt, source).await
+    }
+}
+
+/// A host that passes a loaded validator's answer on as it came, as the server does, and
+/// cannot decode one itself.
+struct PassingHost(Arc<dyn JwtValidator>);
+
+#[async_trait]
+impl HostServices for PassingHost {
+    async fn validate_jwt(&self, _: &str, _: &TrustSource) -> Result<VerifiedJwt, JwtError> {
+        unreachable!("a loaded component's call takes validate_jwt_encoded")
+    }
+    async fn validate_jwt_encoded(&self, jwt: &str, source: &TrustSource) -> Encoded {
+        if jwt == "host-panic" {
+            panic!("host boom");
+        }
+        self.0.validate_encoded(jwt, source).await
+    }
+    async fn trust_material(&self, s: &TrustSource) -> Result<TrustMaterial, JwtError> {
+        FakeHost.trust_material(s).await
+    }
+    async fn jwks(&self, uri: &str, kid: Option<&str>) -> Result<Jwks, JwtError> {
+        FakeHost.jwks(uri, kid).await
+    }
+    async fn check_and_store_jti(&self, s: &str, j: &str, e: i64) -> Result<bool, HostError> {
+        FakeHost.check_and_store_jti(s, j, e).await
+    }
+    fn now(&self) -> i64 {
+        FakeHost.now()
+    }
+    fn log(&self, _: LogLevel, _: &str) {}
+    async fn call(&self, name: &str, input: Value) -> Result<Value, HostError> {
+        FakeHost.call(name, input).await
+    }
+}
+
+#[tokio::test]
+async fn a_loaded_validators_answer_reaches_a_loaded_component_as_it_came() {
+    let regs = through_abi(
+        Plugin::new().jwt_validator(ComponentInfo::jwt_validator("fake"), |_| Ok(FakeValidator)),
+    )
+    .expect("exports");
+    let Ok(Component::JwtValidator(validator)) = (regs[0].construct)(context("L")) else {
+        panic!("a validator");
+    };
+    let regs = through_abi(probe_plugin()).expect("exports");
+    let mut ctx = context("L");
+    ctx.host = Arc::new(PassingHost(validator));
+    let Ok(Component::GrantHandler(h)) = (regs[0].construct)(ctx) else {
+        panic!("a grant handler");
+    };
+    let client = AuthenticatedClient {
+        client_id: "c1".into(),
+        auth_method: "m".into(),
+        jti: None,
+    };
+    let grant = h.handle(&request(Some("good")), &client).await;
+    assert_eq!(grant.expect("granted").subject, "alice@c1");
+    let err = h.handle(&request(Some("bad")), &client).await.unwrap_err();
+    assert_eq!(err, OAuthError::invalid_grant("rejected: bad signature"));
+    // A panic on either side is the validation's `Unavailable`, not a lost call.
+    for (jwt, boom) in [
+        ("validator-panic", "validator boom"),
+        ("host-panic", "host boom"),
+    ] {
+        let err = h.handle(&request(Some(jwt)), &client).await.unwrap_err();
+        assert!(err.description.contains(boom), "{err}");
+    }
+}

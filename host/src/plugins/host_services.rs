@@ -11,6 +11,7 @@ use crate::store::Store;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
+use tollgate_core::abi::Encoded;
 use tollgate_core::{
     HostError, HostServices, Jwks, JwtError, JwtValidator, LogLevel, TrustMaterial, TrustSource,
     VerifiedJwt,
@@ -92,6 +93,18 @@ impl Host {
         })
     }
 
+    /// The first active validator, by `orderId`, that can validate `source`.
+    fn validator(&self, source: &TrustSource) -> Result<&Arc<dyn JwtValidator>, JwtError> {
+        let validators = self.validators.get().map(Vec::as_slice).unwrap_or(&[]);
+        match validators.iter().find(|(_, v)| v.can_validate(source)) {
+            Some((_, validator)) => Ok(validator),
+            None => Err(JwtError::Unavailable(
+                "no active JWT validator can validate this source; enable one in identity.xml"
+                    .into(),
+            )),
+        }
+    }
+
     /// Installs the active validators, in `orderId` order. Later calls are ignored.
     pub fn set_validators(&self, validators: Vec<(String, Arc<dyn JwtValidator>)>) {
         let _ = self.validators.set(validators);
@@ -106,13 +119,13 @@ struct ComponentHost {
 #[async_trait]
 impl HostServices for ComponentHost {
     async fn validate_jwt(&self, jwt: &str, source: &TrustSource) -> Result<VerifiedJwt, JwtError> {
-        let validators = self.host.validators.get().map(Vec::as_slice).unwrap_or(&[]);
-        match validators.iter().find(|(_, v)| v.can_validate(source)) {
-            Some((_, validator)) => validator.validate(jwt, source).await,
-            None => Err(JwtError::Unavailable(
-                "no active JWT validator can validate this source; enable one in identity.xml"
-                    .into(),
-            )),
+        self.host.validator(source)?.validate(jwt, source).await
+    }
+
+    async fn validate_jwt_encoded(&self, jwt: &str, source: &TrustSource) -> Encoded {
+        match self.host.validator(source) {
+            Ok(validator) => validator.validate_encoded(jwt, source).await,
+            Err(e) => Encoded::of::<VerifiedJwt, _>(Err(e)),
         }
     }
 
