@@ -35,6 +35,11 @@ if basic ~= nil and basic ~= "" then
   wrk.headers["Authorization"] = "Basic " .. basic
 end
 
+-- wrk calls request() once before the run to check it, in the first thread only: that call must
+-- not use up a line, and in the other threads the first call is a real request (skipping it
+-- there sent each of those threads' first line twice: one refused replay per extra thread).
+local checked = false
+
 local threads = {}
 setup = function(thread)
   threads[#threads + 1] = thread
@@ -42,6 +47,7 @@ setup = function(thread)
 end
 
 init = function(args)
+  checked = tid ~= nil and tid > 1
   local n = tonumber(os.getenv("THREADS") or "1") or 1
   if n > 1 and tid then
     lines = {}
@@ -52,9 +58,6 @@ init = function(args)
   end
 end
 
--- wrk calls request() once before the run to check it (for the first thread): that call must
--- not use up a line.
-local checked = false
 request = function()
   if not checked then
     checked = true
