@@ -1,7 +1,7 @@
 //! [`HostServices`] across the boundary, the other way round: the host exports, the plugin
 //! imports. One object is made per component, carrying its name for the log.
 
-use super::wire::{decode, encode, from_json, guard_async, panic_message, to_json};
+use super::wire::{decode, encode, from_json, guard_async, to_json};
 use crate::{
     HostError, HostServices, Jwks, JwtError, LogLevel, TrustMaterial, TrustSource, VerifiedJwt,
 };
@@ -11,9 +11,7 @@ use abi_stable::{
 };
 use async_ffi::{FfiFuture, FutureExt as _};
 use async_trait::async_trait;
-use futures::FutureExt;
 use serde_json::Value;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// The frozen v2 vtable of the host services. Values are JSON of the [`HostServices`] types.
@@ -45,22 +43,17 @@ impl FfiHostServicesV2 for Exported {
     fn validate_jwt(&self, jwt: RString, source: RString) -> FfiFuture<RResult<RString, RString>> {
         let host = self.host.clone();
         async move {
-            let source: TrustSource = match from_json(&source) {
-                Ok(source) => source,
-                Err(e) => return encode::<VerifiedJwt, JwtError>(Err(e)),
-            };
             // Passed on in its wire form: a loaded validator's answer is not decoded here only
             // to be encoded again for the caller.
-            AssertUnwindSafe(host.validate_jwt_encoded(&jwt, &source))
-                .catch_unwind()
-                .await
-                .map(|encoded| encoded.0)
-                .unwrap_or_else(|p| {
-                    encode::<VerifiedJwt, _>(Err(JwtError::Unavailable(format!(
-                        "host validate_jwt panicked: {}",
-                        panic_message(&*p)
-                    ))))
-                })
+            let answer = guard_async("host validate_jwt", async {
+                let source: TrustSource = from_json(&source)?;
+                Ok::<_, JwtError>(host.validate_jwt_encoded(&jwt, &source).await)
+            })
+            .await;
+            match answer {
+                Ok(encoded) => encoded.0,
+                Err(e) => encode::<VerifiedJwt, _>(Err(e)),
+            }
         }
         .into_ffi()
     }
