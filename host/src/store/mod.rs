@@ -67,6 +67,7 @@ mod idps;
 mod keys;
 mod sqlite_writer;
 mod tokens;
+mod wal_buffer;
 pub use clients::ClientRecord;
 pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;

@@ -103,13 +103,17 @@ impl SqliteWriter {
         wal: Arc<WalLength>,
         restart_at: u32,
     ) -> Result<SqliteWriter, rusqlite::Error> {
-        let conn = Connection::open_with_flags(
+        let conn = Connection::open_with_flags_and_vfs(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            super::wal_buffer::register()?,
         )?;
         conn.busy_handler(Some(busy))?;
+        // Dirty pages stay in the cache until the commit, however many (a batch's are few): the
+        // WAL buffer relies on SQLite writing WAL frames only in a commit.
         let pragmas: String = pragmas
             .into_iter()
+            .chain([("cache_spill", "OFF")])
             .map(|(name, value)| format!("PRAGMA {name} = {value};"))
             .collect();
         conn.execute_batch(&pragmas)?;
@@ -274,6 +278,7 @@ mod tests {
         assert_eq!(get("cache_size"), "-16384");
         assert_eq!(get("wal_autocheckpoint"), "0");
         assert_eq!(get("temp_store"), "2");
+        assert_eq!(get("cache_spill"), "0");
     }
 
     /// Writes `rows` rows of 1 KiB, one transaction each; the frames in the WAL file after.
