@@ -189,6 +189,19 @@ cpu_report() {
       t / hz * 1e6 / n, busy / hz * 1e6 / n, 100 * idle / (busy + idle)}'
 }
 
+# The store's group commits over the run, from each host's /metrics: how many, how many writes
+# each carried, and how long each took, on average.
+commits() {
+  local u
+  for u in "${urls[@]}"; do
+    curl -sf "$u/metrics" | awk '{v[$1] = $2}
+      END {n = v["tollgate_store_commit_calls_count"]; if (n > 0)
+        printf "group commits: %d, %.1f writes and %.0f us each on average, %d failed\n", n,
+          v["tollgate_store_commit_calls_sum"] / n, v["tollgate_store_commit_seconds_sum"] / n * 1e6,
+          v["tollgate_store_commit_failures_total"]}'
+  done
+}
+
 rss() {
   local p
   for p in "${pids[@]}"; do
@@ -206,6 +219,7 @@ if [ "$SCENARIO" = client_credentials ]; then
   drive bench/client_credentials.lua
   cpu_report
   report
+  commits
   rss
   exit 0
 fi
@@ -241,4 +255,5 @@ report
 for u in "${urls[@]}"; do
   echo "JWKS fetches ($u): $(bench_metric "$u/metrics" tollgate_jwks_fetches_total)"
 done
+commits
 rss

@@ -447,6 +447,12 @@ async fn client_credentials_with_basic_and_post_and_every_error() {
         metrics.contains("tollgate_grant_latency_seconds_bucket"),
         "{metrics}"
     );
+    // And the store's group commits: the grants above were committed.
+    let committed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("tollgate_store_commit_calls_sum "))
+        .and_then(|sum| sum.parse::<f64>().ok());
+    assert!(committed.is_some_and(|calls| calls >= 1.0), "{metrics}");
     server.terminate();
 }
 

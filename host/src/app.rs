@@ -232,7 +232,11 @@ pub async fn start_with(
     let mut builtins = oauth::builtin::registrations(store.clone(), secret.clone(), tokens.clone());
     builtins.extend(linked);
     let (registry, plugin_count) = registry(&config, builtins)?;
-    let metrics = Arc::new(Metrics::default());
+    let mut metrics = Metrics::default();
+    if let Some(commits) = store.commit_metrics() {
+        metrics.register_commits(commits);
+    }
+    let metrics = Arc::new(metrics);
     let base_url = deployment.server.base_url.trim_end_matches('/').to_string();
     let parties = {
         let base_url = base_url.clone();

@@ -4,6 +4,7 @@
 //! The families are created here, once, so every module counts into the same names.
 
 use crate::keys::KeyMetrics;
+use crate::store::CommitMetrics;
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
@@ -132,6 +133,25 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Adds the store's group-commit counters ([`CommitMetrics`]).
+    pub fn register_commits(&mut self, commits: &CommitMetrics) {
+        self.registry.register(
+            "store_commit_calls",
+            "Token writes (grants, refresh rotations) committed together, per commit",
+            commits.calls.clone(),
+        );
+        self.registry.register(
+            "store_commit_seconds",
+            "How long each group commit took (every grant waits for one)",
+            commits.seconds.clone(),
+        );
+        self.registry.register(
+            "store_commit_failures",
+            "Group commits that failed (a batch of several writes is then committed write by write)",
+            commits.failures.clone(),
+        );
+    }
+
     pub fn count_request(&self, route: &'static str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels { route, status })

@@ -43,7 +43,9 @@
 use super::sqlite_writer::SqliteWriter;
 use super::tokens::{Rotation, TokenRecord, TokenRow};
 use super::{JtiRecord, Store, StoreError};
-use std::time::Duration;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Rows per batch (a token row has 12 bind parameters: far below both backends' limits).
@@ -54,6 +56,28 @@ const QUEUE: usize = 4096;
 const COMMIT_DELAY: Duration = Duration::from_micros(50);
 /// Calls queued together that make the SQLite writer wait [`COMMIT_DELAY`] for more.
 const COMMIT_SIBLINGS: usize = 2;
+
+/// What the writer counts (registered in [`crate::metrics::Metrics`]): how well batches fill,
+/// and what a commit costs, which every grant waits for.
+#[derive(Clone, Debug)]
+pub struct CommitMetrics {
+    /// Calls (grants, rotations) per commit: 1, 2, 4 … 512.
+    pub calls: Histogram,
+    /// How long each commit took: 50 µs … ~1.6 s.
+    pub seconds: Histogram,
+    /// Commits that failed (a batch of several calls is then committed call by call).
+    pub failures: Counter,
+}
+
+impl Default for CommitMetrics {
+    fn default() -> Self {
+        CommitMetrics {
+            calls: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            failures: Counter::default(),
+        }
+    }
+}
 
 enum Work {
     /// The jtis, then — if every one was fresh — the tokens.
@@ -116,8 +140,23 @@ impl Committer {
         }
     }
 
-    /// One batch in one transaction; the answer of each job, in order.
-    async fn commit(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
+    /// One batch in one transaction, counted in `metrics`; the answer of each job, in order.
+    async fn commit(
+        &mut self,
+        batch: &[Job],
+        metrics: &CommitMetrics,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let began = Instant::now();
+        let outcome = self.transaction(batch).await;
+        metrics.seconds.observe(began.elapsed().as_secs_f64());
+        metrics.calls.observe(batch.len() as f64);
+        if outcome.is_err() {
+            metrics.failures.inc();
+        }
+        outcome
+    }
+
+    async fn transaction(&mut self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
         let mut issues = Vec::new();
         let mut rotations = Vec::new();
         for job in batch {
@@ -151,6 +190,7 @@ impl Committer {
 #[derive(Clone, Debug)]
 pub(super) struct TokenWriter {
     jobs: mpsc::Sender<Job>,
+    metrics: CommitMetrics,
     /// The writer's own pool, if it has one, to close its connections at shutdown.
     store: Option<Box<Store>>,
 }
@@ -161,20 +201,30 @@ impl TokenWriter {
     /// every [`TokenWriter`] is dropped.
     pub(super) fn start(committer: Committer) -> std::io::Result<TokenWriter> {
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let metrics = CommitMetrics::default();
+        let counted = metrics.clone();
         let store = match committer {
             Committer::Pool(ref store) => {
                 let store = Box::new(store.clone());
-                tokio::spawn(write(committer, queue));
+                tokio::spawn(write(committer, queue, counted));
                 Some(store)
             }
             Committer::Sqlite(_) => {
                 std::thread::Builder::new()
                     .name("tollgate-writer".into())
-                    .spawn(move || futures::executor::block_on(write(committer, queue)))?;
+                    .spawn(move || futures::executor::block_on(write(committer, queue, counted)))?;
                 None
             }
         };
-        Ok(TokenWriter { jobs, store })
+        Ok(TokenWriter {
+            jobs,
+            metrics,
+            store,
+        })
+    }
+
+    pub(super) fn metrics(&self) -> &CommitMetrics {
+        &self.metrics
     }
 
     /// Closes the writer's pool (its SQLite connection closes when the thread ends).
@@ -246,11 +296,11 @@ fn gather(
     }
 }
 
-async fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
+async fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>, metrics: CommitMetrics) {
     let mut batch: Vec<Job> = Vec::new();
     while let Some(first) = queue.recv().await {
         gather(&mut queue, &mut batch, first, committer.commit_delay());
-        match committer.commit(&batch).await {
+        match committer.commit(&batch, &metrics).await {
             Ok(answers) => {
                 for (job, answer) in batch.drain(..).zip(answers) {
                     let _ = job.done.send((Ok(answer), job.work));
@@ -261,10 +311,12 @@ async fn write(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
                 let job = batch.pop().expect("one job");
                 let _ = job.done.send((Err(e), job.work));
             }
-            Err(_) => {
+            Err(e) => {
+                // One call's failure fails them all: each alone gets its own outcome.
+                tracing::warn!(error = %e, calls = batch.len(), "a batch's commit failed; committing its calls one by one");
                 for job in batch.drain(..) {
                     let answer = committer
-                        .commit(std::slice::from_ref(&job))
+                        .commit(std::slice::from_ref(&job), &metrics)
                         .await
                         .map(|mut a| a.remove(0));
                     let _ = job.done.send((answer, job.work));

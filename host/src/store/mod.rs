@@ -68,6 +68,7 @@ mod keys;
 mod sqlite_writer;
 mod tokens;
 mod wal_buffer;
+pub use batch::CommitMetrics;
 pub use clients::ClientRecord;
 pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;
@@ -178,6 +179,11 @@ impl Store {
             "database opened"
         );
         Ok(store)
+    }
+
+    /// The group commit's counters, to register (`None` in the writer's own handle).
+    pub fn commit_metrics(&self) -> Option<&batch::CommitMetrics> {
+        self.writer.as_ref().map(batch::TokenWriter::metrics)
     }
 
     /// `"sqlite"` or `"postgres"`.

@@ -186,6 +186,7 @@ on_both_backends!(
     jti_expired_row_is_replaced,
     jti_purge_counts,
     jti_concurrent_check_stores_once,
+    commits_are_counted,
     setting_keeps_first_value,
 );
 
@@ -338,6 +339,44 @@ async fn jti_concurrent_check_stores_once(fx: &Fixture) {
         .filter(|stored| *stored)
         .count();
     assert_eq!(stored, 1);
+}
+
+/// The store's group-commit counters as `/metrics` shows them: calls committed, commits timed,
+/// and failed commits.
+pub(crate) fn commit_figures(store: &Store) -> (f64, u64, u64, u64) {
+    let mut metrics = crate::metrics::Metrics::default();
+    metrics.register_commits(store.commit_metrics().expect("a writer"));
+    let text = metrics.render();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .parse()
+            .expect("a number")
+    };
+    (
+        value("tollgate_store_commit_calls_sum"),
+        value("tollgate_store_commit_calls_count") as u64,
+        value("tollgate_store_commit_seconds_count") as u64,
+        value("tollgate_store_commit_failures_total") as u64,
+    )
+}
+
+async fn commits_are_counted(fx: &Fixture) {
+    let (calls, commits, timed, failures) = commit_figures(&fx.store);
+    concurrently(&fx.store, 40, |store, i| async move {
+        store
+            .check_and_store_jti("scope", &format!("counted-{i}"), 1_000, 500)
+            .await
+            .expect("check_and_store_jti")
+    })
+    .await;
+    let after = commit_figures(&fx.store);
+    assert_eq!(after.0 - calls, 40.0, "every call is counted once");
+    let new_commits = after.1 - commits;
+    assert!((1..=40).contains(&new_commits), "{new_commits} commits");
+    assert_eq!(after.2 - timed, new_commits, "each commit is timed");
+    assert_eq!(after.3, failures, "none failed");
 }
 
 async fn setting_keeps_first_value(fx: &Fixture) {

@@ -519,7 +519,7 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::super::tests::{
-        concurrently, on_both_backends, postgres_fixture, sqlite_fixture, Fixture,
+        commit_figures, concurrently, on_both_backends, postgres_fixture, sqlite_fixture, Fixture,
     };
     use super::*;
 
@@ -562,7 +562,44 @@ pub(crate) mod tests {
         revoke_by_kind_and_owner,
         purge_counts_and_forgets_families,
         tokens_with_a_jti_are_stored_once,
+        a_call_that_cannot_be_stored_fails_alone,
     );
+
+    /// A call whose token is already stored fails the batch it is in; the others of that batch
+    /// are committed regardless, and the failed commits are counted.
+    async fn a_call_that_cannot_be_stored_fails_alone(fx: &Fixture) {
+        let store = &fx.store;
+        let stored = |hash: &str| token(hash, "t", "c", TokenKind::Access, "f", 1_000);
+        store
+            .insert_tokens(vec![], vec![stored("taken")])
+            .await
+            .expect("the first");
+        let failures = commit_figures(store).3;
+        let results = concurrently(store, 20, |store, i| async move {
+            let hash = if i == 7 {
+                "taken".to_string()
+            } else {
+                format!("new-{i}")
+            };
+            let stored = token(&hash, "t", "c", TokenKind::Access, "f", 1_000);
+            (i, store.insert_tokens(vec![], vec![stored]).await)
+        })
+        .await;
+        for (i, result) in results {
+            match result {
+                Err(_) if i == 7 => {}
+                Ok(None) if i != 7 => {
+                    let found = store.token(&format!("new-{i}")).await.expect("read");
+                    assert!(found.is_some(), "call {i} is stored");
+                }
+                other => panic!("call {i}: {other:?}"),
+            }
+        }
+        assert!(
+            commit_figures(store).3 > failures,
+            "the failed commit is counted"
+        );
+    }
 
     fn jti(jti: &str) -> JtiRecord {
         JtiRecord {
