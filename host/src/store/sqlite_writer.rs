@@ -9,6 +9,9 @@
 //! writer thread is the connection's thread; a batch is one transaction of prepared statements
 //! (cached) run back to back. Everything else — reads, migrations, PostgreSQL — stays on sqlx;
 //! the statements are the SQL of [`super::Store::write_batch`], one row per execution.
+//!
+//! The connection opens the file through [`super::wal_buffer`], which hands each commit's WAL
+//! frames to the kernel in one write.
 
 use super::batch::{Issue, Outcome};
 use super::clients::to_json;

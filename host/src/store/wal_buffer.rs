@@ -3,9 +3,10 @@
 //!
 //! Why: SQLite appends a frame to the WAL as two writes, its 24-byte header and then its page.
 //! A batch of grants commits ~20 pages, so ~40 `pwrite`s land in ext4 back to back, each paying
-//! the system call, the inode lock and the page-cache bookkeeping of its own; they were most of
-//! the ~8 `pwrite`s per grant and ~9 % of the server's CPU samples. Here the writes of one
-//! contiguous run are gathered in memory and written together.
+//! the system call, the inode lock and the page-cache bookkeeping of its own: 8.5 `pwrite`s per
+//! private_key_jwt grant, ~9 % of the server's CPU samples. Here the writes of one contiguous run
+//! are gathered in memory and written together: 1.4 `pwrite`s per grant (most of them now the
+//! checkpoints' copies into the database), and 6–7 % less server CPU per grant (2026-12-04).
 //!
 //! When: SQLite appends to the WAL only in a commit, and the writer's connection runs with
 //! `cache_spill` off ([`super::sqlite_writer`]), so every frame belongs to the commit being
