@@ -211,12 +211,9 @@ async fn background_checkpoints(
         {
             Ok((_, frames, copied)) => {
                 wal.report(epoch, frames);
-                every = if copied != last_copied {
-                    BACKGROUND_CHECKPOINT_EVERY
-                } else {
-                    IDLE_CHECKPOINT_EVERY
-                };
+                every = IDLE_CHECKPOINT_EVERY;
                 if copied != last_copied {
+                    every = BACKGROUND_CHECKPOINT_EVERY;
                     last_copied = copied;
                     let database = database.clone();
                     if let Ok(Err(e)) =

@@ -581,8 +581,7 @@ pub(crate) mod tests {
             } else {
                 format!("new-{i}")
             };
-            let stored = token(&hash, "t", "c", TokenKind::Access, "f", 1_000);
-            (i, store.insert_tokens(vec![], vec![stored]).await)
+            (i, store.insert_tokens(vec![], vec![stored(&hash)]).await)
         })
         .await;
         for (i, result) in results {
