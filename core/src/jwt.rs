@@ -6,7 +6,7 @@
 //! its registry and hands the JWT to the enabled [`crate::JwtValidator`]s. Keys therefore come
 //! only from what an operator registered — never from the token itself.
 
-use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::cell::Cell;
@@ -278,6 +278,105 @@ pub fn peek_claims(jwt: &str) -> Option<Map<String, Value>> {
     decode_segment(payload).ok()
 }
 
+/// Who a compact JWS says it comes from, **not verified**: its `iss` and `sub` claims as
+/// [`peek_issuer`] read them, to find whom to verify the JWT against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Issuer {
+    pub iss: Option<Value>,
+    pub sub: Option<Value>,
+}
+
+impl Issuer {
+    /// `iss`, if it is a non-empty string.
+    pub fn iss(&self) -> Option<&str> {
+        non_empty(self.iss.as_ref())
+    }
+
+    /// `sub`, if it is a non-empty string.
+    pub fn sub(&self) -> Option<&str> {
+        non_empty(self.sub.as_ref())
+    }
+}
+
+fn non_empty(claim: Option<&Value>) -> Option<&str> {
+    claim.and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// The [`Issuer`] of a compact JWS, **not verified**: `None` where [`peek_claims`] is `None`,
+/// except for a repeated member other than `iss` and `sub`, which is left to the validator (its
+/// [`decode_segment`] refuses it before any claim is trusted). Cheaper than [`peek_claims`]
+/// because it builds no map: the other members are read and dropped, not allocated.
+pub fn peek_issuer(jwt: &str) -> Option<Issuer> {
+    use base64::Engine;
+    if jwt.len() > MAX_JWT_BYTES {
+        return None;
+    }
+    let [_, payload, _] = jws_segments(jwt)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    let issuer = serde::Deserializer::deserialize_map(&mut json, IssuerVisitor).ok()?;
+    json.end().ok().map(|()| issuer)
+}
+
+/// Reads `iss` and `sub` out of one JSON object, refusing either twice.
+struct IssuerVisitor;
+
+impl<'de> Visitor<'de> for IssuerVisitor {
+    type Value = Issuer;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Issuer, A::Error> {
+        let mut issuer = Issuer::default();
+        while let Some(member) = access.next_key::<Member>()? {
+            let slot = match member {
+                Member::Iss => &mut issuer.iss,
+                Member::Sub => &mut issuer.sub,
+                Member::Other => {
+                    access.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.replace(access.next_value()?).is_some() {
+                return Err(A::Error::custom("a member name is repeated"));
+            }
+        }
+        Ok(issuer)
+    }
+}
+
+/// A member name as [`IssuerVisitor`] tells them apart, read without allocating (escapes and
+/// all, like any other name).
+enum Member {
+    Iss,
+    Sub,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Member;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Member, E> {
+                Ok(match name {
+                    "iss" => Member::Iss,
+                    "sub" => Member::Sub,
+                    _ => Member::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Name)
+    }
+}
+
 /// A NumericDate claim (RFC 7519 §2) in whole seconds: `Ok(None)` when absent, an error naming
 /// the claim when it is not a finite number. Fractions are truncated; numbers beyond `i64`
 /// saturate.
@@ -423,6 +522,49 @@ mod tests {
         for not_three in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e"] {
             assert_eq!(jws_segments(not_three), None, "{not_three}");
         }
+    }
+
+    #[test]
+    fn peek_issuer_reads_iss_and_sub_as_peek_claims_does() {
+        let jwt =
+            |claims: &str| format!("{}.{}.sig", segment(r#"{"alg":"RS256"}"#), segment(claims));
+        let issuer = |claims: &str| peek_issuer(&jwt(claims));
+        let read = issuer(r#"{"aud":["x",{"y":[1]}],"iss":"a","exp":1e3,"s\u0075b":"b"}"#)
+            .expect("an object");
+        assert_eq!((read.iss(), read.sub()), (Some("a"), Some("b")));
+        let peeked = peek_claims(&jwt(r#"{"iss":"a","sub":"b","x":null}"#)).unwrap();
+        assert_eq!(
+            Some(Issuer {
+                iss: peeked.get("iss").cloned(),
+                sub: peeked.get("sub").cloned(),
+            }),
+            issuer(r#"{"iss":"a","sub":"b","x":null}"#)
+        );
+        // Present but not a non-empty string: read, and not an issuer.
+        let odd = issuer(r#"{"iss":"","sub":7}"#).expect("an object");
+        assert_eq!((odd.iss(), odd.sub()), (None, None));
+        assert_eq!(issuer("{}"), Some(Issuer::default()));
+        for refused in [
+            r#"{"iss":"a","iss":"b"}"#,
+            r#"{"sub":null,"sub":"b"}"#,
+            r#"{"iss":"a","i\u0073s":"b"}"#,
+            r#"["a","b"]"#,
+            r#"{"iss":"a"} x"#,
+            r#"{"iss":"a""#,
+        ] {
+            assert_eq!(issuer(refused), None, "{refused}");
+            assert!(peek_claims(&jwt(refused)).is_none(), "{refused}");
+        }
+        // Another member twice is the validator's to refuse (decode_segment).
+        assert!(issuer(r#"{"iss":"a","exp":1,"exp":2}"#).is_some());
+        for not_a_jws in ["a.b", "e30.e3+.sig", "a.b.c.d"] {
+            assert_eq!(peek_issuer(not_a_jws), None, "{not_a_jws}");
+        }
+        let oversized = jwt(&format!(
+            r#"{{"iss":"a","x":"{}"}}"#,
+            "x".repeat(MAX_JWT_BYTES)
+        ));
+        assert_eq!(peek_issuer(&oversized), None);
     }
 
     #[test]

@@ -49,9 +49,9 @@ pub use error::{ErrorCode, OAuthError};
 pub use grant::Grant;
 pub use host::{HostError, HostServices, LogLevel};
 pub use jwt::{
-    audience_contains, decode_segment, jws_segments, numeric_date, peek_claims, Jwks, JwtError,
-    SegmentError, TimeRules, TrustMaterial, TrustSource, TrustedParty, VerifiedJwt, MAX_JWT_BYTES,
-    MAX_REASON_BYTES,
+    audience_contains, decode_segment, jws_segments, numeric_date, peek_claims, peek_issuer,
+    Issuer, Jwks, JwtError, SegmentError, TimeRules, TrustMaterial, TrustSource, TrustedParty,
+    VerifiedJwt, MAX_JWT_BYTES, MAX_REASON_BYTES,
 };
 pub use properties::{Properties, PropertyError};
 pub use request::TokenRequest;

@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 use tollgate_core::{
-    async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
+    async_trait, audience_contains, export_plugin, peek_issuer, sdk::BoxError, sdk::Plugin,
     AuthenticatedClient, ComponentContext, ComponentInfo, Grant, GrantHandler, HostServices,
     OAuthError, SingleUse, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
@@ -78,11 +78,10 @@ impl GrantHandler for JwtBearer {
         _client: &AuthenticatedClient,
     ) -> Result<Grant, OAuthError> {
         let assertion = request.param("assertion").unwrap_or_default();
-        let unverified = peek_claims(assertion)
+        let unverified = peek_issuer(assertion)
             .ok_or_else(|| invalid("the assertion is not a signed JWT of at most 16 KiB"))?;
-        let issuer = match unverified.get("iss") {
-            Some(serde_json::Value::String(iss)) if !iss.is_empty() => iss.clone(),
-            _ => return Err(invalid("the assertion has no iss")),
+        let Some(issuer) = unverified.iss().map(str::to_owned) else {
+            return Err(invalid("the assertion has no iss"));
         };
         let source = TrustSource::IdentityProvider {
             tenant: request.tenant().to_string(),

@@ -5,7 +5,7 @@
 use super::*;
 use serde_json::{json, Map, Value};
 use tollgate_core::sdk::TestHost;
-use tollgate_core::{ErrorCode, JwtError, JwtValidator, Properties, VerifiedJwt};
+use tollgate_core::{peek_claims, ErrorCode, JwtError, JwtValidator, Properties, VerifiedJwt};
 
 const NOW: i64 = 1_800_000_000;
 const ALIAS: &str = "https://tollgate.example/oauth2/token";

@@ -30,7 +30,7 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tollgate_core::{
-    async_trait, audience_contains, export_plugin, peek_claims, sdk::BoxError, sdk::Plugin,
+    async_trait, audience_contains, export_plugin, peek_issuer, sdk::BoxError, sdk::Plugin,
     AuthenticatedClient, ClientAuthenticator, ComponentContext, ComponentInfo, HostServices,
     OAuthError, SingleUse, TimeRules, TokenRequest, TrustSource, TrustedParty,
 };
@@ -154,12 +154,9 @@ impl ClientAuthenticator for PrivateKeyJwt {
                 "client_assertion_type must be {ASSERTION_TYPE}"
             )));
         }
-        let unverified = peek_claims(assertion)
+        let unverified = peek_issuer(assertion)
             .ok_or_else(|| invalid("the client assertion is not a signed JWT of at most 16 KiB"))?;
-        let (Some(iss), Some(sub)) = (
-            string_claim(&unverified, "iss"),
-            string_claim(&unverified, "sub"),
-        ) else {
+        let (Some(iss), Some(sub)) = (unverified.iss(), unverified.sub()) else {
             return Err(invalid("the client assertion needs iss and sub"));
         };
         if iss != sub {

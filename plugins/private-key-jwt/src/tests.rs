@@ -5,7 +5,7 @@
 use super::*;
 use serde_json::{json, Map};
 use tollgate_core::sdk::TestHost;
-use tollgate_core::JwtError;
+use tollgate_core::{peek_claims, JwtError};
 use tollgate_core::{
     CacheSettings, ErrorCode, HostSettings, JwtValidator, Properties, VerifiedJwt,
 };
