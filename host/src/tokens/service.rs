@@ -208,8 +208,13 @@ impl TokenService {
         let now = self.clock.now();
         let expires_at = now.saturating_add(self.settings.access_ttl);
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
-        // A redeemed token's family replaces this one when the rotation stores the rows.
-        let family = new_family();
+        // Only a refresh token makes a family (one is what revoking a refresh token revokes);
+        // a redeemed token's family replaces this one when the rotation stores the rows.
+        let family = if refresh_token && redeems.is_none() {
+            new_family()
+        } else {
+            String::new()
+        };
 
         let (access_token, format) = match format {
             TokenFormat::Opaque => (opaque::mint(), "opaque"),
@@ -652,9 +657,11 @@ mod tests {
         assert_eq!(stored(&no_refresh.access_token).scope, None);
         // Families come in increasing order, so the index on them grows at its end, also
         // within one second (the clock stands at T0 here).
-        let families = [&opaque, &jwt, &no_refresh].map(|i| stored(&i.access_token).family);
+        let families = [&opaque, &jwt].map(|i| stored(&i.access_token).family);
         assert!(families.windows(2).all(|w| w[0] < w[1]), "{families:?}");
         assert!(families.iter().all(|f| f.len() == 48));
+        // A token issued without a refresh token has none (and no place in that index).
+        assert_eq!(stored(&no_refresh.access_token).family, "");
     }
 
     async fn jwt_access_token_carries_rfc_9068_claims(fx: &Fixture) {
