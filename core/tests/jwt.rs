@@ -1,5 +1,5 @@
-//! Properties of the JWT helpers every component uses on untrusted input: `peek_claims` (the
-//! unverified read that finds whom to verify against) and the claim rules (`TimeRules`,
+//! Properties of the JWT helpers every component uses on untrusted input: `peek_claims` and
+//! `peek_issuer` (the unverified reads that find whom to verify against) and the claim rules (`TimeRules`,
 //! `numeric_date`, `audience_contains`). fuzz/ has the coverage-guided counterparts.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,7 +8,8 @@ use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tollgate_core::{
-    audience_contains, numeric_date, peek_claims, HostSettings, TimeRules, MAX_JWT_BYTES,
+    audience_contains, numeric_date, peek_claims, peek_issuer, HostSettings, TimeRules,
+    MAX_JWT_BYTES,
 };
 
 fn b64(bytes: &[u8]) -> String {
@@ -67,6 +68,17 @@ fn token(claims: &Map<String, Value>) -> String {
     )
 }
 
+/// `peek_issuer` finds the `iss` and `sub` that `peek_claims` reads, wherever it reads any.
+fn peeks_agree(jwt: &str) -> Result<(), TestCaseError> {
+    let issuer = peek_issuer(jwt);
+    if let Some(claims) = peek_claims(jwt) {
+        let issuer = issuer.expect("peek_issuer reads what peek_claims reads");
+        prop_assert_eq!(issuer.iss.as_ref(), claims.get("iss"));
+        prop_assert_eq!(issuer.sub.as_ref(), claims.get("sub"));
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn peek_never_panics(text in "(?s).{0,128}", jwtish in "[A-Za-z0-9_=.-]{0,128}") {
@@ -74,12 +86,15 @@ proptest! {
             if peek_claims(&jwt).is_some() {
                 prop_assert_eq!(jwt.split('.').count(), 3);
             }
+            peeks_agree(&jwt)?;
         }
     }
 
     #[test]
     fn peek_reads_the_claims_of_a_well_formed_jwt(claims in claims()) {
-        prop_assert_eq!(peek_claims(&token(&claims)), Some(claims));
+        prop_assert_eq!(peek_claims(&token(&claims)), Some(claims.clone()));
+        let issuer = peek_issuer(&token(&claims)).expect("an issuer");
+        prop_assert_eq!((issuer.iss.as_ref(), issuer.sub.as_ref()), (claims.get("iss"), claims.get("sub")));
     }
 
     #[test]
@@ -96,7 +111,7 @@ proptest! {
         }
         let end = (at + cut).min(jwt.len());
         let mutated = format!("{}{with}{}", &jwt[..at], &jwt[end..]);
-        let _ = peek_claims(&mutated);
+        peeks_agree(&mutated)?;
     }
 
     #[test]
@@ -104,6 +119,7 @@ proptest! {
         let mut claims = claims;
         claims.insert("pad".into(), "x".repeat(MAX_JWT_BYTES + pad).into());
         prop_assert_eq!(peek_claims(&token(&claims)), None);
+        prop_assert_eq!(peek_issuer(&token(&claims)), None);
     }
 
     #[test]
