@@ -3,10 +3,11 @@
 //!
 //! A token issued with a refresh token belongs to a *family*: the chain of refresh rotations of
 //! one grant, together with the access tokens issued along it. A token issued alone has none
-//! (`family` is `''`, and it stays out of the index on families). Revoking a family (refresh token reuse, RFC 7009 revocation
-//! of a refresh token) marks its rows revoked **and** records the family in `revoked_families`.
-//! Reads honour both, so a token that a rotation racing with the revocation commits just after
-//! it (its `UPDATE` of the family's rows did not see them) is born revoked.
+//! (`family` is `''`, and it stays out of the index on families). Revoking a family (refresh
+//! token reuse, RFC 7009 revocation of a refresh token) marks its rows revoked **and** records
+//! the family in `revoked_families`. Reads honour both, so a token that a rotation racing with
+//! the revocation commits just after it (its `UPDATE` of the family's rows did not see them) is
+//! born revoked.
 
 use std::fmt::Write as _;
 
