@@ -529,28 +529,35 @@ async fn sqlite_concurrent_first_opens_all_succeed() {
     }
 }
 
+/// A new SQLite database at `url` with the migrations before `version` applied, as a server of
+/// that time left it.
+async fn sqlite_made_before(version: i64, url: &str) -> sqlx::SqlitePool {
+    let all = sqlx::migrate!("./migrations/sqlite");
+    let before = sqlx::migrate::Migrator {
+        migrations: all
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ..all
+    };
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .expect("url")
+        .create_if_missing(true);
+    let old = sqlx::SqlitePool::connect_with(options).await.expect("old");
+    before.run(&old).await.expect("the earlier migrations");
+    old
+}
+
 /// A database made before 0003 (the jti table WITHOUT ROWID) keeps its used jtis across the
 /// upgrade: replays of them are still refused, and they still expire.
 #[tokio::test]
 async fn sqlite_jti_rows_survive_the_move_to_a_rowid_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    let all = sqlx::migrate!("./migrations/sqlite");
-    let before = sqlx::migrate::Migrator {
-        migrations: all
-            .migrations
-            .iter()
-            .filter(|m| m.version < 3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into(),
-        ..all
-    };
-    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
-        .expect("url")
-        .create_if_missing(true);
-    let old = sqlx::SqlitePool::connect_with(options).await.expect("old");
-    before.run(&old).await.expect("migrations 1 and 2");
+    let old = sqlite_made_before(3, &url).await;
     sqlx::query("INSERT INTO jti (scope, jti, exp) VALUES ('s', 'early', 100), ('s', 'late', 300)")
         .execute(&old)
         .await
@@ -585,5 +592,43 @@ async fn sqlite_jti_rows_survive_the_move_to_a_rowid_table() {
         .check_and_store_jti("s", "early", 400, 250)
         .await
         .expect("expired, so fresh"));
+    store.close().await;
+}
+
+/// A database made before 0004 (every token in the index on families) keeps its families across
+/// the upgrade to the partial index: revoking an old refresh token still revokes the access
+/// token issued with it, and nothing else.
+#[tokio::test]
+async fn sqlite_families_stored_before_the_partial_index_are_still_revoked_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old = sqlite_made_before(4, &url).await;
+    sqlx::query(
+        "INSERT INTO tokens (hash, tenant, kind, client_id, subject, scope, family, issued_at, \
+         expires_at, revoked, format, claims) VALUES \
+         ('a', 't', 'access', 'c', 's', NULL, 'f1', 0, 100, 0, 'opaque', '{}'), \
+         ('r', 't', 'refresh', 'c', 's', NULL, 'f1', 0, 100, 0, 'opaque', '{}'), \
+         ('b', 't', 'access', 'c', 's', NULL, 'f2', 0, 100, 0, 'opaque', '{}')",
+    )
+    .execute(&old)
+    .await
+    .expect("old rows");
+    old.close().await;
+
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("upgrade");
+    let (index,): (String,) = with_pool!(&store, pool => {
+        sqlx::query_as("SELECT sql FROM sqlite_schema WHERE name = 'tokens_family'")
+            .fetch_one(pool)
+            .await
+    })
+    .expect("schema");
+    assert!(index.contains("WHERE family <> ''"), "{index}");
+    assert!(store.revoke_token("r", "t", "c").await.expect("revoke"));
+    for (hash, revoked) in [("a", true), ("r", true), ("b", false)] {
+        let token = store.token(hash).await.expect("read").expect("stored");
+        assert_eq!(token.revoked, revoked, "{hash}");
+    }
     store.close().await;
 }
