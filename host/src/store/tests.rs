@@ -529,9 +529,10 @@ async fn sqlite_concurrent_first_opens_all_succeed() {
     }
 }
 
-/// A new SQLite database at `url` with the migrations before `version` applied, as a server of
-/// that time left it.
-async fn sqlite_made_before(version: i64, url: &str) -> sqlx::SqlitePool {
+/// A server of today opening an SQLite database that one of before migration `version` made
+/// and filled with `old_rows` (SQL).
+async fn sqlite_upgraded(version: i64, old_rows: &str, dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
     let all = sqlx::migrate!("./migrations/sqlite");
     let before = sqlx::migrate::Migrator {
         migrations: all
@@ -543,12 +544,31 @@ async fn sqlite_made_before(version: i64, url: &str) -> sqlx::SqlitePool {
             .into(),
         ..all
     };
-    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
         .expect("url")
         .create_if_missing(true);
     let old = sqlx::SqlitePool::connect_with(options).await.expect("old");
     before.run(&old).await.expect("the earlier migrations");
-    old
+    sqlx::raw_sql(old_rows)
+        .execute(&old)
+        .await
+        .expect("old rows");
+    old.close().await;
+    Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("upgrade")
+}
+
+/// The SQL that made the table or index `name`.
+async fn schema_of(store: &Store, name: &str) -> String {
+    let (sql,): (String,) = with_pool!(store, pool => {
+        sqlx::query_as("SELECT sql FROM sqlite_schema WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await
+    })
+    .expect("schema");
+    sql
 }
 
 /// A database made before 0003 (the jti table WITHOUT ROWID) keeps its used jtis across the
@@ -556,24 +576,17 @@ async fn sqlite_made_before(version: i64, url: &str) -> sqlx::SqlitePool {
 #[tokio::test]
 async fn sqlite_jti_rows_survive_the_move_to_a_rowid_table() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    let old = sqlite_made_before(3, &url).await;
-    sqlx::query("INSERT INTO jti (scope, jti, exp) VALUES ('s', 'early', 100), ('s', 'late', 300)")
-        .execute(&old)
-        .await
-        .expect("old rows");
-    old.close().await;
-
-    let store = Store::open(&url, &StoreOptions::default())
-        .await
-        .expect("upgrade");
-    let (without_rowid,): (i64,) = with_pool!(&store, pool => {
-        sqlx::query_as("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'jti' AND sql LIKE '%WITHOUT ROWID%'")
-            .fetch_one(pool)
-            .await
-    })
-    .expect("schema");
-    assert_eq!(without_rowid, 0, "jti is a rowid table now");
+    let store = sqlite_upgraded(
+        3,
+        "INSERT INTO jti (scope, jti, exp) VALUES ('s', 'early', 100), ('s', 'late', 300)",
+        &dir,
+    )
+    .await;
+    let jti = schema_of(&store, "jti").await;
+    assert!(
+        !jti.contains("WITHOUT ROWID"),
+        "jti is a rowid table now: {jti}"
+    );
     for jti in ["early", "late"] {
         assert!(
             !store
@@ -601,29 +614,17 @@ async fn sqlite_jti_rows_survive_the_move_to_a_rowid_table() {
 #[tokio::test]
 async fn sqlite_families_stored_before_the_partial_index_are_still_revoked_together() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    let old = sqlite_made_before(4, &url).await;
-    sqlx::query(
+    let store = sqlite_upgraded(
+        4,
         "INSERT INTO tokens (hash, tenant, kind, client_id, subject, scope, family, issued_at, \
          expires_at, revoked, format, claims) VALUES \
          ('a', 't', 'access', 'c', 's', NULL, 'f1', 0, 100, 0, 'opaque', '{}'), \
          ('r', 't', 'refresh', 'c', 's', NULL, 'f1', 0, 100, 0, 'opaque', '{}'), \
          ('b', 't', 'access', 'c', 's', NULL, 'f2', 0, 100, 0, 'opaque', '{}')",
+        &dir,
     )
-    .execute(&old)
-    .await
-    .expect("old rows");
-    old.close().await;
-
-    let store = Store::open(&url, &StoreOptions::default())
-        .await
-        .expect("upgrade");
-    let (index,): (String,) = with_pool!(&store, pool => {
-        sqlx::query_as("SELECT sql FROM sqlite_schema WHERE name = 'tokens_family'")
-            .fetch_one(pool)
-            .await
-    })
-    .expect("schema");
+    .await;
+    let index = schema_of(&store, "tokens_family").await;
     assert!(index.contains("WHERE family <> ''"), "{index}");
     assert!(store.revoke_token("r", "t", "c").await.expect("revoke"));
     for (hash, revoked) in [("a", true), ("r", true), ("b", false)] {
