@@ -217,10 +217,7 @@ impl std::fmt::Display for SegmentError {
 /// made while the object is read (one pass, no second parse) and only at the top level, where
 /// every member that validation reads lives.
 pub fn decode_segment(segment: &str) -> Result<Map<String, Value>, SegmentError> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| SegmentError::Base64)?;
+    let bytes = segment_bytes(segment)?;
     let duplicate = Cell::new(false);
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     UniqueObject(&duplicate)
@@ -233,6 +230,14 @@ pub fn decode_segment(segment: &str) -> Result<Map<String, Value>, SegmentError>
                 SegmentError::NotObject
             }
         })
+}
+
+/// A segment's bytes: unpadded base64url (RFC 7515 §2).
+fn segment_bytes(segment: &str) -> Result<Vec<u8>, SegmentError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| SegmentError::Base64)
 }
 
 /// Reads one JSON object like `Map`'s own `Deserialize`, but fails on a repeated member name
@@ -271,11 +276,15 @@ impl<'de> Visitor<'de> for UniqueObject<'_> {
 /// (`iss`, `sub`). `None` when the JWT is oversized or not three segments with a JSON object
 /// (of unique member names, see [`decode_segment`]) in the middle.
 pub fn peek_claims(jwt: &str) -> Option<Map<String, Value>> {
+    decode_segment(payload_of(jwt)?).ok()
+}
+
+/// The middle segment of a compact JWS of at most [`MAX_JWT_BYTES`].
+fn payload_of(jwt: &str) -> Option<&str> {
     if jwt.len() > MAX_JWT_BYTES {
         return None;
     }
-    let [_, payload, _] = jws_segments(jwt)?;
-    decode_segment(payload).ok()
+    jws_segments(jwt).map(|[_, payload, _]| payload)
 }
 
 /// Who a compact JWS says it comes from, **not verified**: its `iss` and `sub` claims as
@@ -307,14 +316,7 @@ fn non_empty(claim: Option<&Value>) -> Option<&str> {
 /// [`decode_segment`] refuses it before any claim is trusted). Cheaper than [`peek_claims`]
 /// because it builds no map: the other members are read and dropped, not allocated.
 pub fn peek_issuer(jwt: &str) -> Option<Issuer> {
-    use base64::Engine;
-    if jwt.len() > MAX_JWT_BYTES {
-        return None;
-    }
-    let [_, payload, _] = jws_segments(jwt)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
+    let bytes = segment_bytes(payload_of(jwt)?).ok()?;
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     let issuer = serde::Deserializer::deserialize_map(&mut json, IssuerVisitor).ok()?;
     json.end().ok().map(|()| issuer)
@@ -351,30 +353,13 @@ impl<'de> Visitor<'de> for IssuerVisitor {
 
 /// A member name as [`IssuerVisitor`] tells them apart, read without allocating (escapes and
 /// all, like any other name).
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
 enum Member {
     Iss,
     Sub,
+    #[serde(other)]
     Other,
-}
-
-impl<'de> Deserialize<'de> for Member {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = Member;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E>(self, name: &str) -> Result<Member, E> {
-                Ok(match name {
-                    "iss" => Member::Iss,
-                    "sub" => Member::Sub,
-                    _ => Member::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(Name)
-    }
 }
 
 /// A NumericDate claim (RFC 7519 §2) in whole seconds: `Ok(None)` when absent, an error naming
