@@ -170,23 +170,30 @@ drive() {
 # machine, for comparing two builds (wrk's own CPU is not in it). Then the whole machine's:
 # the CPU time every process and the kernel spent per request (wrk, the kernel's writeback
 # and interrupts included), and the share of the CPUs left idle, which a closed loop of
-# CONNECTIONS requests leaves when every request is waiting (for a commit, for wrk).
+# CONNECTIONS requests leaves when every request is waiting (for a commit, for wrk). Last, the
+# bytes the servers sent to storage per request (/proc/PID/io write_bytes: the WAL, checkpoints).
 cpu_start() {
   cpu_ticks="$(bench_cpu_ticks "${pids[@]}")"
+  written_start="$(written)"
   read -r busy_start idle_start < <(machine_ticks)
 }
 # machine_ticks: the busy and the idle clock ticks of every CPU since boot (steal counts as
 # neither: it is another guest's).
 machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+written() {
+  local p w=0
+  for p in "${pids[@]}"; do w=$((w + $(awk '$1 == "write_bytes:" {print $2}' "/proc/$p/io"))); done
+  echo "$w"
+}
 cpu_report() {
   local ticks requests busy idle
   ticks=$(($(bench_cpu_ticks "${pids[@]}") - cpu_ticks))
   requests="$(answered)"
   read -r busy idle < <(machine_ticks)
   awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-    -v busy=$((busy - busy_start)) -v idle=$((idle - idle_start)) \
-    'BEGIN {if (n > 0) printf "server CPU: %.1f us per request; machine CPU: %.1f us per request, %.0f %% idle\n",
-      t / hz * 1e6 / n, busy / hz * 1e6 / n, 100 * idle / (busy + idle)}'
+    -v busy=$((busy - busy_start)) -v idle=$((idle - idle_start)) -v w=$(($(written) - written_start)) \
+    'BEGIN {if (n > 0) printf "server CPU: %.1f us per request; machine CPU: %.1f us per request, %.0f %% idle; %.1f KiB written per request\n",
+      t / hz * 1e6 / n, busy / hz * 1e6 / n, 100 * idle / (busy + idle), w / 1024 / n}'
 }
 
 # The store's group commits over the run, from each host's /metrics: how many, how many writes

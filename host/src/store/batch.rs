@@ -332,12 +332,7 @@ mod tests {
     use std::time::Instant;
 
     fn job(jtis: usize) -> Job {
-        let jti = JtiRecord {
-            scope: "s".into(),
-            jti: "j".into(),
-            exp: 0,
-            now: 0,
-        };
+        let jti = JtiRecord::new("s", "j", 0, 0);
         Job {
             work: Work::Issue(Issue {
                 jtis: vec![jti; jtis],

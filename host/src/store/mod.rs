@@ -77,10 +77,48 @@ pub use tokens::{RefreshState, TokenKind, TokenRecord};
 /// One jti check ([`Store::check_and_store_jti`], [`Store::insert_tokens`]), at `now`.
 #[derive(Debug, Clone)]
 pub struct JtiRecord {
-    pub scope: String,
-    pub jti: String,
+    /// [`jti_key`] of the scope and the jti.
+    pub key: JtiKey,
     pub exp: i64,
     pub now: i64,
+}
+
+impl JtiRecord {
+    pub fn new(scope: &str, jti: &str, exp: i64, now: i64) -> JtiRecord {
+        JtiRecord {
+            key: jti_key(scope, jti),
+            exp,
+            now,
+        }
+    }
+}
+
+/// What the jti table is keyed by: [`jti_key`].
+pub type JtiKey = [u8; 16];
+
+/// The key a `(scope, jti)` pair is stored under: the first 16 bytes of SHA-256 over the
+/// scope's length in bytes (8, big-endian), the scope and the jti. The length keeps two pairs
+/// that concatenate alike apart; 128 bits keep unequal pairs apart for good.
+///
+/// Why not the two strings: a jti is random, so each grant puts its key on a random leaf of
+/// the table's unique index, and those leaves and their splits were the largest part of what a
+/// commit wrote (45 % of an SQLite WAL's frames with a scope and a jti of ~100 bytes; ~5 times
+/// more keys per page now, −15 % bytes written per private_key_jwt grant). It also bounds the
+/// row whatever length of jti a token carries. Migration 0005 computes the same key in SQL:
+/// PostgreSQL with its `sha256`, SQLite with [`open`]'s `tollgate_jti_key` function.
+pub fn jti_key(scope: &str, jti: &str) -> JtiKey {
+    jti_key_of(scope.as_bytes(), jti.as_bytes())
+}
+
+/// [`jti_key`] of the bytes of a scope and a jti.
+fn jti_key_of(scope: &[u8], jti: &[u8]) -> JtiKey {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(&(scope.len() as u64).to_be_bytes());
+    digest.update(scope);
+    digest.update(jti);
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest.finish().as_ref()[..16]);
+    key
 }
 
 /// Handle to the database; cheap to clone (the pools are reference-counted).
@@ -248,14 +286,8 @@ impl Store {
         exp: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let record = JtiRecord {
-            scope: scope.to_owned(),
-            jti: jti.to_owned(),
-            exp,
-            now,
-        };
         Ok(self
-            .insert_tokens(vec![record], Vec::new())
+            .insert_tokens(vec![JtiRecord::new(scope, jti, exp, now)], Vec::new())
             .await?
             .is_none())
     }

@@ -1,9 +1,11 @@
 //! Turning a URL into a migrated connection pool, one function per backend.
 
+use std::ffi::c_int;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusqlite::ffi;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -147,6 +149,13 @@ pub(super) async fn sqlite(
         )
     };
 
+    let pool_opts = pool_opts.after_connect(|conn, _| {
+        Box::pin(async move {
+            let mut handle = conn.lock_handle().await?;
+            define_jti_key(handle.as_raw_handle().as_ptr().cast())
+                .map_err(|e| sqlx::Error::Configuration(e.into()))
+        })
+    });
     let pool = connect_sqlite(&pool_opts, &connect)
         .await
         .map_err(|e| StoreError::open(url, e))?;
@@ -226,6 +235,63 @@ async fn background_checkpoints(
             Err(_) if pool.is_closed() => return,
             Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
         }
+    }
+}
+
+/// Defines the SQL function `tollgate_jti_key(scope, jti)` on an SQLite connection: the jti
+/// table's key ([`super::jti_key`]) of a stored scope and jti, for migration 0005.
+fn define_jti_key(db: *mut ffi::sqlite3) -> Result<(), String> {
+    unsafe extern "C" fn call(
+        ctx: *mut ffi::sqlite3_context,
+        argc: c_int,
+        argv: *mut *mut ffi::sqlite3_value,
+    ) {
+        // SAFETY: SQLite passes `argc` (2, as defined) values, each valid during the call;
+        // the text pointer of a value is valid for `sqlite3_value_bytes` bytes (asked after
+        // it, as SQLite requires) until the value changes. The key is copied
+        // (SQLITE_TRANSIENT) before it goes out of scope.
+        unsafe {
+            let bytes = |i: usize| {
+                let value = *argv.add(i);
+                let text = ffi::sqlite3_value_text(value);
+                let len = usize::try_from(ffi::sqlite3_value_bytes(value)).unwrap_or(0);
+                (!text.is_null()).then(|| std::slice::from_raw_parts(text, len))
+            };
+            match (argc == 2).then(|| (bytes(0), bytes(1))) {
+                Some((Some(scope), Some(jti))) => {
+                    let key = super::jti_key_of(scope, jti);
+                    ffi::sqlite3_result_blob(
+                        ctx,
+                        key.as_ptr().cast(),
+                        key.len() as c_int,
+                        ffi::SQLITE_TRANSIENT(),
+                    );
+                }
+                _ => ffi::sqlite3_result_null(ctx),
+            }
+        }
+    }
+    // SAFETY: `db` is an open connection that nothing else uses meanwhile (sqlx's lock on
+    // it); the name is a NUL-terminated literal and `call` has the signature SQLite expects.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db,
+            c"tollgate_jti_key".as_ptr(),
+            2,
+            ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC,
+            std::ptr::null_mut(),
+            Some(call),
+            None,
+            None,
+            None,
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot define tollgate_jti_key (SQLite error {rc})"
+        ))
     }
 }
 

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 /// One jti of a batch (see [`super::Store::check_and_store_jti`]): stored when new or when the
 /// row it meets has expired (`exp < now`); one changed row means fresh.
-const JTI_SQL: &str = "INSERT INTO jti (scope, jti, exp) VALUES ($1, $2, $3) \
-     ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $4";
+const JTI_SQL: &str = "INSERT INTO jti (key, exp) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET exp = excluded.exp WHERE jti.exp < $3";
 
 /// The writer's connection.
 pub(super) struct SqliteWriter {
@@ -198,7 +198,7 @@ impl SqliteWriter {
             for issue in issues {
                 let mut first_used = None;
                 for (i, j) in issue.jtis.iter().enumerate() {
-                    let fresh = upsert.execute(params![j.scope, j.jti, j.exp, j.now])? == 1;
+                    let fresh = upsert.execute(params![j.key, j.exp, j.now])? == 1;
                     first_used = first_used.or((!fresh).then_some(i));
                 }
                 if first_used.is_none() {

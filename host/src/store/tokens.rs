@@ -252,10 +252,7 @@ impl Store {
         // The distinct jtis in batch order, whether each entry is the first of its key, and one
         // multi-row upsert for them (the oldest `now` of the batch decides what has expired).
         let mut seen = std::collections::HashSet::new();
-        let first: Vec<bool> = jtis
-            .iter()
-            .map(|j| seen.insert((j.scope.as_str(), j.jti.as_str())))
-            .collect();
+        let first: Vec<bool> = jtis.iter().map(|j| seen.insert(j.key)).collect();
         let unique: Vec<&JtiRecord> = jtis
             .iter()
             .zip(&first)
@@ -263,23 +260,16 @@ impl Store {
             .map(|(j, _)| *j)
             .collect();
         let now = jtis.iter().map(|j| j.now).min().unwrap_or(0);
-        let mut upsert = String::from("INSERT INTO jti (scope, jti, exp) VALUES ");
+        let mut upsert = String::from("INSERT INTO jti (key, exp) VALUES ");
         for i in 0..unique.len() {
             let sep = if i == 0 { "" } else { ", " };
-            write!(
-                upsert,
-                "{sep}(${}, ${}, ${})",
-                3 * i + 1,
-                3 * i + 2,
-                3 * i + 3
-            )
-            .expect("writing to a String");
+            write!(upsert, "{sep}(${}, ${})", 2 * i + 1, 2 * i + 2).expect("writing to a String");
         }
         write!(
             upsert,
-            " ON CONFLICT (scope, jti) DO UPDATE SET exp = excluded.exp WHERE jti.exp < ${} \
-             RETURNING scope, jti",
-            3 * unique.len() + 1
+            " ON CONFLICT (key) DO UPDATE SET exp = excluded.exp WHERE jti.exp < ${} \
+             RETURNING key",
+            2 * unique.len() + 1
         )
         .expect("writing to a String");
         let done = with_pool!(self, pool => async {
@@ -305,14 +295,14 @@ impl Store {
             // expired row). A jti twice in one batch goes in once: the repeat is a replay.
             let mut fresh = vec![true; jtis.len()];
             if !unique.is_empty() {
-                let mut query = sqlx::query_as::<_, (String, String)>(&upsert);
+                let mut query = sqlx::query_scalar::<_, Vec<u8>>(&upsert);
                 for j in &unique {
-                    query = query.bind(j.scope.as_str()).bind(j.jti.as_str()).bind(j.exp);
+                    query = query.bind(&j.key[..]).bind(j.exp);
                 }
-                let stored: std::collections::HashSet<(String, String)> =
+                let stored: std::collections::HashSet<Vec<u8>> =
                     query.bind(now).fetch_all(&mut *tx).await?.into_iter().collect();
                 for (i, j) in jtis.iter().enumerate() {
-                    fresh[i] = first[i] && stored.contains(&(j.scope.clone(), j.jti.clone()));
+                    fresh[i] = first[i] && stored.contains(&j.key[..]);
                 }
             }
             let mut fresh = fresh.into_iter();
@@ -614,12 +604,7 @@ pub(crate) mod tests {
     }
 
     fn jti(jti: &str) -> JtiRecord {
-        JtiRecord {
-            scope: "s".into(),
-            jti: jti.into(),
-            exp: 1_000,
-            now: 500,
-        }
+        JtiRecord::new("s", jti, 1_000, 500)
     }
 
     /// Tokens stored with the jtis they depend on: of concurrent issues presenting one jti,

@@ -307,12 +307,7 @@ impl TokenService {
     ) -> Result<(), TokenError> {
         let records = jtis
             .iter()
-            .map(|c| JtiRecord {
-                scope: c.jti.scope.clone(),
-                jti: c.jti.jti.clone(),
-                exp: c.jti.expires_at,
-                now,
-            })
+            .map(|c| JtiRecord::new(&c.jti.scope, &c.jti.jti, c.jti.expires_at, now))
             .collect();
         match self.store.insert_tokens(records, rows).await? {
             Some(used) => Err(TokenError::Refused(jtis[used].if_used.clone())),
