@@ -651,7 +651,24 @@ async fn sqlite_jti_rows_survive_the_move_to_one_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = sqlite_upgraded(5, OLD_JTIS, &dir).await;
     old_jtis_stay_used(&store).await;
+    // An existing file keeps its page size (SQLite's default here), and works with it.
+    assert_eq!(count(&store, "PRAGMA page_size").await, 4096);
     store.close().await;
+}
+
+/// A new file gets pages of 2 KiB (`open.rs`, FILE_PRAGMAS), the writer's connection too.
+#[tokio::test]
+async fn a_new_sqlite_file_has_pages_of_2_kib() {
+    let fx = sqlite_fixture().await;
+    assert_eq!(count(&fx.store, "PRAGMA page_size").await, 2048);
+    assert!(fx
+        .store
+        .check_and_store_jti("s", "j", 10, 0)
+        .await
+        .expect("the writer stores"));
+    let db = fx.url.trim_start_matches("sqlite://");
+    let header = std::fs::read(db).expect("the database file");
+    assert_eq!(header[16..18], [8, 0], "page size in the file header");
 }
 
 #[tokio::test]
