@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One jti of a batch (see [`super::Store::check_and_store_jti`]): stored when new or when the
 /// row it meets has expired (`exp < now`); one changed row means fresh.
@@ -92,6 +92,9 @@ const BUSY_SLEEP: Duration = Duration::from_micros(100);
 const BUSY_TRIES: i32 =
     (super::open::SQLITE_BUSY_TIMEOUT.as_micros() / BUSY_SLEEP.as_micros()) as i32;
 
+/// A WAL restart that takes longer is logged (restarts usually take 1–5 ms).
+const SLOW_RESTART: Duration = Duration::from_millis(100);
+
 fn busy(tries: i32) -> bool {
     std::thread::sleep(BUSY_SLEEP);
     tries < BUSY_TRIES
@@ -134,18 +137,37 @@ impl SqliteWriter {
     /// next commit writes the WAL from its start again (`PRAGMA wal_checkpoint(RESTART)`).
     /// Runs after a batch's callers are answered, never inside a commit they wait for. If a
     /// background checkpoint holds the checkpoint lock, the next batch tries again.
+    ///
+    /// Every commit waits while it runs. One that takes longer than [`SLOW_RESTART`] (a reader
+    /// that stays in the WAL holds it up, up to the busy timeout) is logged as a warning with
+    /// its duration: that stall is what a client sees as a slow or timed-out token request.
     pub(super) fn restart_wal_if_long(&mut self) {
         if self.wal.frames() < self.restart_at {
             return;
         }
-        match self
+        let began = Instant::now();
+        let outcome = self
             .conn
             .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
                 row.get::<_, i64>(0)
-            }) {
-            Ok(0) => self.wal.restarted(),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("SQLite checkpoint failed: {e}"),
+            });
+        let took = began.elapsed();
+        let restarted = match outcome {
+            Ok(0) => {
+                self.wal.restarted();
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!("SQLite checkpoint failed: {e}");
+                false
+            }
+        };
+        if took > SLOW_RESTART {
+            tracing::warn!(
+                "restarting the SQLite WAL held every commit for {} ms (restarted: {restarted})",
+                took.as_millis(),
+            );
         }
     }
 
@@ -284,6 +306,30 @@ mod tests {
         assert_eq!(get("cache_spill"), "0");
     }
 
+    /// What `f` logs, as the server's log would show it.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("log buffer").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = lines.0.lock().expect("log buffer").clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Writes `rows` rows of 1 KiB, one transaction each; the frames in the WAL file after.
     /// (With `journal_size_limit` 0, a commit that starts the WAL over cuts the file to its
     /// own frames; the file never shrinks otherwise.)
@@ -317,8 +363,9 @@ mod tests {
         writer.restart_wal_if_long();
         assert!(append(&writer, 1) > long, "the WAL keeps growing");
 
-        // A reader in the middle of a read of the WAL, which it leaves 50 ms later: the
-        // restart waits for it (a checkpoint that did not would leave the WAL growing).
+        // A reader in the middle of a read of the WAL, which it leaves 150 ms later: the
+        // restart waits for it (a checkpoint that did not would leave the WAL growing), and
+        // says so in the log, since every commit waited with it.
         let reader = Connection::open(&path).expect("open");
         reader.execute_batch("BEGIN").expect("begin");
         let seen: i64 = reader
@@ -326,13 +373,19 @@ mod tests {
             .expect("read");
         assert_eq!(seen, 301);
         let leave = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(std::time::Duration::from_millis(150));
             reader.execute_batch("COMMIT").expect("commit");
         });
         // A checkpoint that began before the restart reports after it: not acted on.
         let before = wal.epoch();
         wal.report(before, 100);
-        writer.restart_wal_if_long();
+        let log = logged(|| writer.restart_wal_if_long());
+        assert!(
+            log.contains("WARN")
+                && log.contains("held every commit for")
+                && log.contains("restarted: true"),
+            "the stall is logged: {log:?}"
+        );
         wal.report(before, 5000);
         assert_eq!(wal.frames(), 0, "a report from before the restart");
         let after = append(&writer, 1);
