@@ -12,7 +12,9 @@
 --   THREADS      wrk's -t: with several threads, thread k sends lines k, k+THREADS, …
 -- done() prints one line:
 --   RESULT req_per_s=… p50_ms=… p99_ms=… errors=… reused=… unexpected=… requests=…
--- errors counts wrk's (non-2xx/3xx, connect, read, write, timeout) and `unexpected`; `reused`
+--          error_kinds=status:…,connect:…,read:…,write:…,timeout:…
+-- errors counts wrk's (non-2xx/3xx, connect, read, write, timeout) and `unexpected`, and
+-- error_kinds splits wrk's part (a `timeout` is a request unanswered after wrk's 2 s); `reused`
 -- is apart (a refused replay is also a non-2xx). ASSERTIONS is read when BENCH_LINES is not
 -- set, for load.sh's older interface.
 local file = os.getenv("BENCH_LINES") or os.getenv("ASSERTIONS")
@@ -97,10 +99,12 @@ done = function(summary, latency, requests)
     u = u + (tonumber(thread:get("unexpected")) or 0)
   end
   io.write(string.format(
-    "RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d reused=%d unexpected=%d requests=%d\n",
+    "RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d reused=%d unexpected=%d requests=%d"
+      .. " error_kinds=status:%d,connect:%d,read:%d,write:%d,timeout:%d\n",
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.status + summary.errors.connect + summary.errors.read
       + summary.errors.write + summary.errors.timeout + u,
-    r, u, summary.requests))
+    r, u, summary.requests, summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout))
 end
