@@ -634,6 +634,12 @@ fn generates_the_admin_password_once() {
         1,
         "stderr:\n{stderr}"
     );
+    // A log that is not a terminal (a pipe, a file) is plain text, without colour codes.
+    assert!(stderr.contains(" INFO "), "a log line expected:\n{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in the log: {stderr:?}"
+    );
     assert_eq!(mode(&file), 0o600, "admin-password mode");
     let content = std::fs::read_to_string(&file).expect("admin-password");
     let password = content.strip_suffix('\n').expect("ends with a newline");

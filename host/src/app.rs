@@ -457,13 +457,16 @@ pub fn plugins_report(config: &Config) -> Result<String, String> {
     }
 }
 
-/// Logs to stderr at the level `TOLLGATE_LOG` sets (default `info`).
+/// Logs to stderr at the level `TOLLGATE_LOG` sets (default `info`), in colour only on a
+/// terminal: a log piped to a file or a collector is plain text.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
