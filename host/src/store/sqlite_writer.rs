@@ -363,7 +363,7 @@ mod tests {
         writer.restart_wal_if_long();
         assert!(append(&writer, 1) > long, "the WAL keeps growing");
 
-        // A reader in the middle of a read of the WAL, which it leaves 150 ms later: the
+        // A reader in the middle of a read of the WAL, which it leaves 300 ms later: the
         // restart waits for it (a checkpoint that did not would leave the WAL growing), and
         // says so in the log, since every commit waited with it.
         let reader = Connection::open(&path).expect("open");
@@ -373,7 +373,7 @@ mod tests {
             .expect("read");
         assert_eq!(seen, 301);
         let leave = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(150));
+            std::thread::sleep(std::time::Duration::from_millis(300));
             reader.execute_batch("COMMIT").expect("commit");
         });
         // A checkpoint that began before the restart reports after it: not acted on.
