@@ -80,10 +80,13 @@ answered() { cat "$work"/wrk* | awk '/ requests in / {s += $1} END {print s + 0}
 # With PERF=1: samples the server for 5 s from 2 s into the run; `report` prints the top.
 # With STRACE=1: counts the server's system calls for 5 s instead.
 # With ALLOCS=1: counts the server's calls of its allocators over the whole run instead: mimalloc
-# (the server's Rust code) and libc's malloc (SQLite, and the plugins, whose Rust code allocates
-# with the system allocator), through uprobes made for the run and deleted after it.
+# as the server's Rust code calls it, mimalloc as `malloc` (the plugins, whose Rust code allocates
+# with the system allocator, and the C code they carry: the binary's malloc is mimalloc's) and
+# libc's malloc (SQLite's, host/src/store/sqlite_malloc.rs), through uprobes made for the run and
+# deleted after it.
 alloc_probes=(tollgate_alloc:mi_malloc=mi_malloc_aligned tollgate_alloc:mi_zalloc=mi_zalloc_aligned
-  tollgate_alloc:mi_realloc=mi_realloc_aligned)
+  tollgate_alloc:mi_realloc=mi_realloc_aligned tollgate_alloc:c_malloc=malloc tollgate_alloc:c_calloc=calloc
+  tollgate_alloc:c_realloc=realloc)
 libc_probes=(tollgate_alloc:malloc=malloc tollgate_alloc:calloc=calloc tollgate_alloc:realloc=realloc)
 # With INSTRUCTIONS=1 (servers started under callgrind): counts the instructions the servers'
 # user-space code executes over the run instead.
@@ -129,9 +132,10 @@ report() {
     local requests
     requests="$(answered)"
     awk -F, -v n="$requests" '$3 ~ /^tollgate_alloc:/ {sub("tollgate_alloc:", "", $3); c[$3] = $1}
-      END {mi = c["mi_malloc"] + c["mi_zalloc"] + c["mi_realloc"]; libc = c["malloc"] + c["calloc"] + c["realloc"]
-        printf "allocations per request: %.1f (mimalloc %.1f, of them reallocations %.1f; libc %.1f, of them reallocations %.1f)\n",
-          (mi + libc) / n, mi / n, c["mi_realloc"] / n, libc / n, c["realloc"] / n}' "$work/allocs"
+      END {mi = c["mi_malloc"] + c["mi_zalloc"] + c["mi_realloc"]; cm = c["c_malloc"] + c["c_calloc"] + c["c_realloc"]
+        libc = c["malloc"] + c["calloc"] + c["realloc"]
+        printf "allocations per request: %.1f (server %.1f, of them reallocations %.1f; plugins, through malloc, %.1f, of them reallocations %.1f; SQLite %.1f)\n",
+          (mi + cm + libc) / n, mi / n, c["mi_realloc"] / n, cm / n, c["c_realloc"] / n, libc / n}' "$work/allocs"
     return 0
   fi
   if [ -n "${STRACE:-}" ]; then

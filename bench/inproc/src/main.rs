@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tollgate_host::app;
 
-/// The allocator `tollgate` uses, so that the two binaries differ only in how the plugins are
-/// reached.
+/// The allocator `tollgate` uses (the process's `malloc` too, SQLite kept on the C library's),
+/// so that the two binaries differ only in how the plugins are reached.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         [serve, flag, dir] if serve == "serve" && flag == "--conf" => PathBuf::from(dir),
         _ => return fail("usage: tollgate-inproc serve --conf DIR"),
     };
+    let sqlite_malloc = tollgate_host::store::sqlite_malloc::use_libc_malloc();
     app::init_logging();
+    if let Err(e) = sqlite_malloc {
+        return fail(&e);
+    }
     let linked = [
         tollgate_jwt_bearer::plugin(),
         tollgate_private_key_jwt::plugin(),

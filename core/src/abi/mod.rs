@@ -45,12 +45,19 @@
 //!
 //!   Where the ~20 % goes (2026-12-05, private_key_jwt, perf samples times CPU per request,
 //!   loaded against linked in: 107 against 85 µs): serde 4.8 µs, allocation 5.2 µs (the
-//!   plugins allocate with glibc's malloc, the server with mimalloc), memcpy and the like
-//!   1.5 µs, the ABI shims 1.8 µs, the rest spread thin. Every value's JSON, hot and alone,
-//!   is ~5 µs a grant (`benches/wire.rs`): borrowed values would win back at most a quarter
-//!   of the gap. mimalloc inside a plugin gained nothing measurable once built with
-//!   `local_dynamic_tls`; without it, each such plugin takes a share of glibc's static TLS
-//!   reserve (flag `STATIC_TLS`), which a few more plugins would exhaust at load.
+//!   plugins allocated with glibc's malloc then, the server with mimalloc), memcpy and the
+//!   like 1.5 µs, the ABI shims 1.8 µs, the rest spread thin. Every value's JSON, hot and
+//!   alone, is ~5 µs a grant (`benches/wire.rs`): borrowed values would win back at most a
+//!   quarter of the gap.
+//! - **Allocator.** A plugin's Rust code allocates with the system allocator, `malloc`, and so
+//!   does the C code it carries. The `tollgate` binary makes mimalloc that `malloc` (the
+//!   server's `main.rs`), so plugins allocate as fast as the server without building anything
+//!   in (a private_key_jwt grant's plugins: ~124 allocations). mimalloc built into a plugin
+//!   instead gained nothing measurable with `local_dynamic_tls`; without it, each such plugin
+//!   takes a share of glibc's static TLS reserve (flag `STATIC_TLS`), which a few more plugins
+//!   would exhaust at load. Either way, what crosses the ABI is freed by the side that made it
+//!   (abi_stable's types carry their own deallocation), so no plugin depends on which
+//!   allocator the host has.
 //! - **Panics.** A panic must never unwind through `extern "C"` (that aborts the process). Every
 //!   exported method and every poll of an exported future runs under `catch_unwind` and turns a
 //!   panic into `server_error`; the importer guards once more. A plugin built with

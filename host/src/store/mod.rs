@@ -65,6 +65,7 @@ mod cache;
 mod clients;
 mod idps;
 mod keys;
+pub mod sqlite_malloc;
 mod sqlite_writer;
 mod tokens;
 mod wal_buffer;
