@@ -56,6 +56,9 @@ const QUEUE: usize = 4096;
 const COMMIT_DELAY: Duration = Duration::from_micros(50);
 /// Calls queued together that make the SQLite writer wait [`COMMIT_DELAY`] for more.
 const COMMIT_SIBLINGS: usize = 2;
+/// A commit that takes longer is logged: every caller in its batch waited for it (commits
+/// usually take well under a millisecond on SQLite, a few on PostgreSQL).
+const SLOW_COMMIT: Duration = Duration::from_millis(250);
 
 /// What the writer counts (registered in [`crate::metrics::Metrics`]): how well batches fill,
 /// and what a commit costs, which every grant waits for.
@@ -148,7 +151,15 @@ impl Committer {
     ) -> Result<Vec<Answer>, StoreError> {
         let began = Instant::now();
         let outcome = self.transaction(batch).await;
-        metrics.seconds.observe(began.elapsed().as_secs_f64());
+        let took = began.elapsed();
+        metrics.seconds.observe(took.as_secs_f64());
+        if took > SLOW_COMMIT {
+            tracing::warn!(
+                "a group commit of {} calls took {} ms; every one of them waited for it",
+                batch.len(),
+                took.as_millis(),
+            );
+        }
         metrics.calls.observe(batch.len() as f64);
         if outcome.is_err() {
             metrics.failures.inc();
@@ -384,5 +395,50 @@ mod tests {
         let first = queue.try_recv().expect("still queued");
         gather(&mut queue, &mut batch, first, None);
         assert_eq!(batch.len(), 2, "without a delay, what is queued");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_commit_is_logged_with_its_duration() {
+        let fixture = crate::store::tests::sqlite_fixture().await;
+        let path = fixture.url.trim_start_matches("sqlite://").to_owned();
+        let mut committer = Committer::Pool(fixture.store.clone());
+        let metrics = CommitMetrics::default();
+        let job = |jti: &str| Job {
+            work: Work::Issue(Issue {
+                jtis: vec![JtiRecord::new("s", jti, 0, 0)],
+                tokens: Vec::new(),
+            }),
+            done: oneshot::channel().0,
+        };
+
+        // A quick commit says nothing.
+        let (guard, log) = crate::store::tests::capture_log();
+        committer
+            .commit(&[job("a")], &metrics)
+            .await
+            .expect("commit");
+        drop(guard);
+        assert_eq!(log.text(), "");
+
+        // Another connection holds the write lock for longer than SLOW_COMMIT.
+        let other = rusqlite::Connection::open(&path).expect("open");
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(SLOW_COMMIT + Duration::from_millis(150));
+            other.execute_batch("COMMIT").expect("commit");
+        });
+        let (guard, log) = crate::store::tests::capture_log();
+        let answers = committer
+            .commit(&[job("b"), job("c")], &metrics)
+            .await
+            .expect("the commit waits for the lock");
+        drop(guard);
+        release.join().expect("other");
+        assert_eq!(answers.len(), 2);
+        let log = log.text();
+        assert!(
+            log.contains("WARN") && log.contains("a group commit of 2 calls took"),
+            "{log:?}"
+        );
     }
 }

@@ -306,30 +306,6 @@ mod tests {
         assert_eq!(get("cache_spill"), "0");
     }
 
-    /// What `f` logs, as the server's log would show it.
-    fn logged(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("log buffer").extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let sink = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        let bytes = lines.0.lock().expect("log buffer").clone();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
     /// Writes `rows` rows of 1 KiB, one transaction each; the frames in the WAL file after.
     /// (With `journal_size_limit` 0, a commit that starts the WAL over cuts the file to its
     /// own frames; the file never shrinks otherwise.)
@@ -379,7 +355,7 @@ mod tests {
         // A checkpoint that began before the restart reports after it: not acted on.
         let before = wal.epoch();
         wal.report(before, 100);
-        let log = logged(|| writer.restart_wal_if_long());
+        let log = crate::store::tests::logged(|| writer.restart_wal_if_long());
         assert!(
             log.contains("WARN")
                 && log.contains("held every commit for")

@@ -140,6 +140,46 @@ fn migration_files(backend: &str) -> i64 {
         .count() as i64
 }
 
+/// What this thread logs while the guard lives, as the server's log would show it
+/// ([`LogLines::text`]); a future polled on this thread logs here too.
+pub(crate) fn capture_log() -> (tracing::subscriber::DefaultGuard, LogLines) {
+    let lines = LogLines::default();
+    let sink = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (tracing::subscriber::set_default(subscriber), lines)
+}
+
+/// What `f` logs ([`capture_log`]).
+pub(crate) fn logged(f: impl FnOnce()) -> String {
+    let (guard, lines) = capture_log();
+    f();
+    drop(guard);
+    lines.text()
+}
+
+/// The log lines [`capture_log`] captured.
+#[derive(Clone, Default)]
+pub(crate) struct LogLines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogLines {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Spawns `n` copies of `f(store)` at once and collects their results.
 pub(crate) async fn concurrently<T, F, Fut>(store: &Store, n: usize, f: F) -> Vec<T>
 where
