@@ -75,6 +75,11 @@ pub use idps::{IdpRecord, UpdateOutcome};
 pub use keys::SigningKeyRecord;
 pub use tokens::{RefreshState, TokenKind, TokenRecord};
 
+/// The most rows one statement of a purge of expired rows deletes ([`Store::purge_in_chunks`]).
+pub(crate) const PURGE_CHUNK: i64 = 500;
+/// The least a purge sleeps between two chunks.
+const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// One jti check ([`Store::check_and_store_jti`], [`Store::insert_tokens`]), at `now`.
 #[derive(Debug, Clone)]
 pub struct JtiRecord {
@@ -293,10 +298,35 @@ impl Store {
             .is_none())
     }
 
-    /// Deletes the jti rows whose `exp < now`; returns how many.
+    /// Deletes the jti rows whose `exp < now`, [`PURGE_CHUNK`] at a time
+    /// ([`Store::purge_in_chunks`]); returns how many.
     pub async fn purge_expired_jti(&self, now: i64) -> Result<u64, StoreError> {
-        const DELETE: &str = "DELETE FROM jti WHERE exp < $1";
-        Ok(execute!(self, DELETE, now)?)
+        const DELETE: &str =
+            "DELETE FROM jti WHERE key IN (SELECT key FROM jti WHERE exp < $1 LIMIT $2)";
+        self.purge_in_chunks(DELETE, now).await
+    }
+
+    /// Runs `delete` (whose `$1` is `now` and `$2` the most rows it may delete) until it
+    /// deletes fewer than [`PURGE_CHUNK`] rows; returns how many it deleted in all.
+    ///
+    /// Why in chunks: one statement that deletes every expired row holds the database's write
+    /// lock (SQLite's, for the whole file) until it is done, and every grant's commit waits. A
+    /// jti purge of 357,468 rows took 1.2 s in a load benchmark, and the group commit behind it
+    /// kept 32 grants waiting as long; a service issuing 10,000 tokens a second finds 3 million
+    /// expired every 300 s. A chunk holds the lock for a few milliseconds; after each, the
+    /// purge sleeps as long as the chunk took (at least [`PURGE_PAUSE`]), so the commits get
+    /// the lock at least half the time while a purge runs.
+    async fn purge_in_chunks(&self, delete: &str, now: i64) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        loop {
+            let began = std::time::Instant::now();
+            let deleted = execute!(self, delete, now, PURGE_CHUNK)?;
+            purged += deleted;
+            if deleted < PURGE_CHUNK as u64 {
+                return Ok(purged);
+            }
+            tokio::time::sleep(began.elapsed().max(PURGE_PAUSE)).await;
+        }
     }
 
     /// A small key-value table for server-wide settings shared by hosts (e.g. the super admin

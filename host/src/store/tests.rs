@@ -225,6 +225,7 @@ on_both_backends!(
     jti_replay_check,
     jti_expired_row_is_replaced,
     jti_purge_counts,
+    jti_purge_takes_several_chunks,
     jti_concurrent_check_stores_once,
     commits_are_counted,
     setting_keeps_first_value,
@@ -362,6 +363,25 @@ async fn jti_purge_counts(fx: &Fixture) {
         .check_and_store_jti("s", "a", 99, 25)
         .await
         .expect("purged"));
+}
+
+async fn jti_purge_takes_several_chunks(fx: &Fixture) {
+    let store = &fx.store;
+    let expired = 2 * PURGE_CHUNK as usize + 1;
+    let jtis = (0..expired)
+        .map(|i| JtiRecord::new("s", &format!("old-{i}"), 10, 0))
+        .chain((0..3).map(|i| JtiRecord::new("s", &format!("live-{i}"), 100, 0)))
+        .collect();
+    assert_eq!(
+        store.insert_tokens(jtis, Vec::new()).await.expect("store"),
+        None
+    );
+    assert_eq!(
+        store.purge_expired_jti(50).await.expect("purge"),
+        expired as u64
+    );
+    assert_eq!(count(store, "SELECT COUNT(*) FROM jti").await, 3);
+    assert_eq!(store.purge_expired_jti(50).await.expect("again"), 0);
 }
 
 async fn jti_concurrent_check_stores_once(fx: &Fixture) {

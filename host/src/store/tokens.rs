@@ -486,11 +486,13 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the tokens that expired before `now`, revoked or not; returns how many. Then
-    /// forgets revoked families none of whose tokens are left.
+    /// Deletes the tokens that expired before `now`, revoked or not, in chunks
+    /// ([`Store::purge_in_chunks`]); returns how many. Then forgets revoked families none of
+    /// whose tokens are left.
     pub async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
-        const DELETE: &str = "DELETE FROM tokens WHERE expires_at < $1";
-        let purged = execute!(self, DELETE, now)?;
+        const DELETE: &str = "DELETE FROM tokens WHERE hash IN \
+             (SELECT hash FROM tokens WHERE expires_at < $1 LIMIT $2)";
+        let purged = self.purge_in_chunks(DELETE, now).await?;
         execute!(self, FORGET_FAMILIES)?;
         Ok(purged)
     }
@@ -563,6 +565,7 @@ pub(crate) mod tests {
         tokens_inserted_after_family_revocation_are_revoked,
         revoke_by_kind_and_owner,
         purge_counts_and_forgets_families,
+        purge_takes_several_chunks,
         tokens_with_a_jti_are_stored_once,
         a_call_that_cannot_be_stored_fails_alone,
         family_lookups_use_the_index,
@@ -975,5 +978,22 @@ pub(crate) mod tests {
         assert_eq!(store.dump_tokens().await.1, Vec::<String>::new());
         assert_eq!(store.purge_expired_tokens(25).await.expect("again"), 0);
         assert!(store.token("b").await.expect("b").is_some());
+    }
+
+    async fn purge_takes_several_chunks(fx: &Fixture) {
+        let store = &fx.store;
+        let expired = 2 * crate::store::PURGE_CHUNK as usize + 1;
+        let tokens = (0..expired)
+            .map(|i| token(&format!("old-{i}"), "t", "c", TokenKind::Access, "", 10))
+            .chain([token("live", "t", "c", TokenKind::Access, "", 100)])
+            .collect();
+        store.insert_tokens(vec![], tokens).await.expect("insert");
+        assert_eq!(
+            store.purge_expired_tokens(50).await.expect("purge"),
+            expired as u64
+        );
+        assert!(store.token("live").await.expect("live").is_some());
+        assert!(store.token("old-0").await.expect("old").is_none());
+        assert_eq!(store.purge_expired_tokens(50).await.expect("again"), 0);
     }
 }
