@@ -301,8 +301,8 @@ impl Store {
     /// Deletes the jti rows whose `exp < now`, [`PURGE_CHUNK`] at a time
     /// ([`Store::purge_in_chunks`]); returns how many.
     pub async fn purge_expired_jti(&self, now: i64) -> Result<u64, StoreError> {
-        const DELETE: &str =
-            "DELETE FROM jti WHERE key IN (SELECT key FROM jti WHERE exp < $1 LIMIT $2)";
+        const DELETE: &str = "DELETE FROM jti WHERE key IN \
+             (SELECT key FROM jti WHERE exp < $1 ORDER BY exp LIMIT $2)";
         self.purge_in_chunks(DELETE, now).await
     }
 
@@ -326,6 +326,12 @@ impl Store {
     /// each wait short; at 250 rows a chunk (~1.6 ms, then as long a pause), a purge deletes
     /// ~80,000 rows a second: the 4.5 million jtis that 300 s at 15,000 grants a second leave
     /// take about a minute.
+    ///
+    /// Each chunk picks its rows `ORDER BY` the expiry, so that both databases walk the index on
+    /// it from the start: without it, PostgreSQL chose a sequential scan (most rows had
+    /// expired), which in each chunk passes again over the rows the chunks before it deleted
+    /// (3.15 s against 4.08 s for the 368,000 rows above, one transaction a chunk, and worse
+    /// the larger the purge).
     async fn purge_in_chunks(&self, delete: &str, now: i64) -> Result<u64, StoreError> {
         let mut purged = 0;
         loop {

@@ -491,7 +491,7 @@ impl Store {
     /// whose tokens are left.
     pub async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
         const DELETE: &str = "DELETE FROM tokens WHERE hash IN \
-             (SELECT hash FROM tokens WHERE expires_at < $1 LIMIT $2)";
+             (SELECT hash FROM tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)";
         let purged = self.purge_in_chunks(DELETE, now).await?;
         execute!(self, FORGET_FAMILIES)?;
         Ok(purged)
