@@ -154,8 +154,12 @@ impl Committer {
         let took = began.elapsed();
         metrics.seconds.observe(took.as_secs_f64());
         if took > SLOW_COMMIT {
+            let phases = match self {
+                Committer::Sqlite(writer) => format!(" ({})", writer.phases),
+                Committer::Pool(_) => String::new(),
+            };
             tracing::warn!(
-                "a group commit of {} calls took {} ms; every one of them waited for it",
+                "a group commit of {} calls took {} ms{phases}; every one of them waited for it",
                 batch.len(),
                 took.as_millis(),
             );
@@ -397,27 +401,21 @@ mod tests {
         assert_eq!(batch.len(), 2, "without a delay, what is queued");
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_slow_commit_is_logged_with_its_duration() {
-        let fixture = crate::store::tests::sqlite_fixture().await;
-        let path = fixture.url.trim_start_matches("sqlite://").to_owned();
-        let mut committer = Committer::Pool(fixture.store.clone());
+    /// What `committer` logs committing a quick batch, then one that waits for the write lock,
+    /// which another connection to the SQLite file at `path` holds past [`SLOW_COMMIT`].
+    async fn log_of_a_slow_commit(committer: &mut Committer, path: &str) -> (String, String) {
         let metrics = CommitMetrics::default();
-
-        // A quick commit says nothing.
-        let (guard, log) = crate::store::tests::capture_log();
+        let (guard, quick) = crate::store::tests::capture_log();
         committer.commit(&[job(1)], &metrics).await.expect("commit");
         drop(guard);
-        assert_eq!(log.text(), "");
 
-        // Another connection holds the write lock for longer than SLOW_COMMIT.
-        let other = rusqlite::Connection::open(&path).expect("open");
+        let other = rusqlite::Connection::open(path).expect("open");
         other.execute_batch("BEGIN IMMEDIATE").expect("lock");
         let release = std::thread::spawn(move || {
             std::thread::sleep(SLOW_COMMIT + Duration::from_millis(150));
             other.execute_batch("COMMIT").expect("commit");
         });
-        let (guard, log) = crate::store::tests::capture_log();
+        let (guard, slow) = crate::store::tests::capture_log();
         let answers = committer
             .commit(&[job(1), job(1)], &metrics)
             .await
@@ -425,10 +423,46 @@ mod tests {
         drop(guard);
         release.join().expect("other");
         assert_eq!(answers.len(), 2);
-        let log = log.text();
+        (quick.text(), slow.text())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_commit_is_logged_with_its_duration() {
+        let fixture = crate::store::tests::sqlite_fixture().await;
+        let path = fixture.url.trim_start_matches("sqlite://").to_owned();
+        let (quick, slow) =
+            log_of_a_slow_commit(&mut Committer::Pool(fixture.store.clone()), &path).await;
+        assert_eq!(quick, "", "a quick commit says nothing");
         assert!(
-            log.contains("WARN") && log.contains("a group commit of 2 calls took"),
-            "{log:?}"
+            slow.contains("WARN") && slow.contains("a group commit of 2 calls took"),
+            "{slow:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_sqlite_writer_says_where_a_slow_commit_waited() {
+        let fixture = crate::store::tests::sqlite_fixture().await;
+        let path = fixture.url.trim_start_matches("sqlite://").to_owned();
+        let writer = SqliteWriter::open(
+            std::path::Path::new(&path),
+            [("journal_mode", "WAL"), ("synchronous", "NORMAL")],
+            Default::default(),
+            u32::MAX,
+        )
+        .expect("writer");
+        let (quick, slow) = log_of_a_slow_commit(&mut Committer::Sqlite(writer), &path).await;
+        assert_eq!(quick, "", "a quick commit says nothing");
+        // "… took N ms (L ms waiting for the write lock, S ms in statements, C ms committing)"
+        let waited: u128 = slow
+            .split(" ms waiting for the write lock")
+            .next()
+            .and_then(|before| before.rsplit('(').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no lock wait in {slow:?}"));
+        assert!(waited >= SLOW_COMMIT.as_millis(), "{slow:?}");
+        assert!(
+            slow.contains("a group commit of 2 calls took") && slow.contains("ms committing"),
+            "{slow:?}"
         );
     }
 }

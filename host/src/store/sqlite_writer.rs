@@ -38,6 +38,33 @@ pub(super) struct SqliteWriter {
     wal: Arc<WalLength>,
     /// At this many frames the writer checkpoints and restarts the WAL.
     restart_at: u32,
+    /// Where the last batch's time went.
+    pub(super) phases: Phases,
+}
+
+/// Where a batch's time went, for the slow commit warning ([`super::batch`]): it tells a wait
+/// for the lock from slow statements (reading pages that neither SQLite's cache nor the
+/// kernel's holds) and from a slow commit (writing the WAL).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Phases {
+    /// `BEGIN IMMEDIATE`: waiting for the write lock.
+    pub(super) lock: Duration,
+    /// The statements.
+    pub(super) statements: Duration,
+    /// `COMMIT`: the WAL frames written.
+    pub(super) commit: Duration,
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ms waiting for the write lock, {} ms in statements, {} ms committing",
+            self.lock.as_millis(),
+            self.statements.as_millis(),
+            self.commit.as_millis()
+        )
+    }
 }
 
 /// The WAL's length as the background checkpoints find it, for the writer to act on
@@ -129,6 +156,7 @@ impl SqliteWriter {
             rotate: rotate_sql(),
             wal,
             restart_at,
+            phases: Phases::default(),
         })
     }
 
@@ -179,9 +207,12 @@ impl SqliteWriter {
         issues: &[&Issue],
         rotations: &[&Rotation],
     ) -> Result<Outcome, rusqlite::Error> {
+        self.phases = Phases::default();
+        let began = Instant::now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.phases.lock = began.elapsed();
         let mut rotated = Vec::with_capacity(rotations.len());
         let mut successors = Vec::new();
         if !rotations.is_empty() {
@@ -235,7 +266,9 @@ impl SqliteWriter {
             }
             used
         };
+        self.phases.statements = began.elapsed() - self.phases.lock;
         tx.commit()?;
+        self.phases.commit = began.elapsed() - self.phases.lock - self.phases.statements;
         Ok((used, rotated))
     }
 }
