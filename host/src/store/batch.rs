@@ -429,9 +429,11 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_slow_commit_is_logged_with_its_duration() {
         let fixture = crate::store::tests::sqlite_fixture().await;
-        let path = fixture.url.trim_start_matches("sqlite://").to_owned();
-        let (quick, slow) =
-            log_of_a_slow_commit(&mut Committer::Pool(fixture.store.clone()), &path).await;
+        let (quick, slow) = log_of_a_slow_commit(
+            &mut Committer::Pool(fixture.store.clone()),
+            fixture.sqlite_file(),
+        )
+        .await;
         assert_eq!(quick, "", "a quick commit says nothing");
         assert!(
             slow.contains("WARN") && slow.contains("a group commit of 2 calls took"),
@@ -442,15 +444,10 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn the_sqlite_writer_says_where_a_slow_commit_waited() {
         let fixture = crate::store::tests::sqlite_fixture().await;
-        let path = fixture.url.trim_start_matches("sqlite://").to_owned();
-        let writer = SqliteWriter::open(
-            std::path::Path::new(&path),
-            [("journal_mode", "WAL"), ("synchronous", "NORMAL")],
-            Default::default(),
-            u32::MAX,
-        )
-        .expect("writer");
-        let (quick, slow) = log_of_a_slow_commit(&mut Committer::Sqlite(writer), &path).await;
+        let path = fixture.sqlite_file();
+        let writer =
+            crate::store::sqlite_writer::tests::open(path.as_ref(), Default::default(), u32::MAX);
+        let (quick, slow) = log_of_a_slow_commit(&mut Committer::Sqlite(writer), path).await;
         assert_eq!(quick, "", "a quick commit says nothing");
         // "… took N ms (L ms waiting for the write lock, S ms in statements, C ms committing)"
         let waited: u128 = slow

@@ -292,11 +292,15 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A writer on `path`, created if missing.
-    fn open(path: &Path, wal: Arc<WalLength>, restart_at: u32) -> SqliteWriter {
+    pub(in crate::store) fn open(
+        path: &Path,
+        wal: Arc<WalLength>,
+        restart_at: u32,
+    ) -> SqliteWriter {
         Connection::open(path).expect("create the file");
         SqliteWriter::open(
             path,

@@ -20,6 +20,13 @@ pub(crate) struct Fixture {
     _guard: Guard,
 }
 
+impl Fixture {
+    /// The database file of an SQLite fixture.
+    pub(crate) fn sqlite_file(&self) -> &str {
+        self.url.trim_start_matches("sqlite://")
+    }
+}
+
 enum Guard {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Pg(#[allow(dead_code)] PgDb),
@@ -726,8 +733,7 @@ async fn a_new_sqlite_file_has_pages_of_2_kib() {
         .check_and_store_jti("s", "j", 10, 0)
         .await
         .expect("the writer stores"));
-    let db = fx.url.trim_start_matches("sqlite://");
-    let header = std::fs::read(db).expect("the database file");
+    let header = std::fs::read(fx.sqlite_file()).expect("the database file");
     assert_eq!(header[16..18], [8, 0], "page size in the file header");
 }
 
