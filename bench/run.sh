@@ -48,6 +48,16 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
+# The performance goals (issue 9). The targets were set on a machine where the peer
+# (node-oidc-provider 9.13 on node 20, wrk -t1 -c32 25 s, median of 3) did the second figure of
+# each pair; the first over the second is the ratio to reach against the peer measured here, in
+# the same run. And p99 under GOAL_P99_MS at 32 connections, for every scenario.
+declare -A GOAL_RATIO=(
+  [cc_basic]="40000 10400" [pkjwt_rs256]="25000 6500" [pkjwt_es256]="15000 6400"
+  [jwt_bearer_rs256]="25000 7150"
+)
+GOAL_P99_MS=5
+
 ALL_SCENARIOS="cc_basic pkjwt_rs256 pkjwt_es256 jwt_bearer_rs256 jwt_bearer_es256 jwt_bearer_eddsa refresh_token introspection tokens_1m"
 SCENARIOS="$(echo "${SCENARIOS:-$ALL_SCENARIOS}" | tr ',' ' ' | xargs)"
 DURATION="${DURATION:-25s}"
@@ -350,6 +360,22 @@ for s in $SCENARIOS; do
   echo "$line"
 done
 echo
+echo "Goals: p99 < $GOAL_P99_MS ms$([ -z "$PEER" ] || echo "; Tollgate/peer at least the target over the peer's req/s where the targets were set")"
+for s in $SCENARIOS; do
+  k="tollgate/$s" p="peer/$s" goal=""
+  [ -z "$PEER" ] || ! supported peer "$s" || goal="${GOAL_RATIO[$s]:-}"
+  awk -v s="$s" -v p99="${P99[$k]:-}" -v g="$GOAL_P99_MS" -v a="${RPS[$k]:-0}" -v b="${RPS[$p]:-0}" \
+    -v goal="$goal" 'BEGIN {
+      printf "  %-17s p99 %s ms: %s", s, p99, (p99 == "" ? "-" : (p99 + 0 < g ? "met" : "missed"))
+      if (goal != "") {
+        split(goal, t, " ")
+        r = (b > 0 ? a / b : 0)
+        printf "; ratio %.2f, goal %.2f (%d/s over %d/s): %s", r, t[1] / t[2], t[1], t[2], (r >= t[1] / t[2] ? "met" : "missed")
+      }
+      print ""
+    }'
+done
+echo
 echo "RSS before the scenarios: Tollgate ${TG_RSS_IDLE} MiB${PEER:+, peer ${PEER_RSS_IDLE} MiB}"
 echo "JWKS fetches (Tollgate, tollgate_jwks_fetches_total): $tg_fetches for $tg_uris JWKS URIs in use" \
   "(JWKS column: fetches during each scenario; each set stays fresh for max-age=300 s, the run took ${elapsed}s)"
@@ -423,6 +449,13 @@ json_row() {  # target scenario
     "$(json_num "$TG_RSS_IDLE")" "$tg_fetches" "$tg_uris" "$scale_seconds"
   [ -z "$PEER" ] || printf '  "peer": {"rss_mib_before": %s, "jwks_fetches_total": %s},\n' \
     "$(json_num "$PEER_RSS_IDLE")" "$(json_num "$peer_fetches")"
+  printf '  "goals": {"p99_ms": %s, "ratios": {' "$GOAL_P99_MS"
+  sep=""
+  for s in "${!GOAL_RATIO[@]}"; do
+    printf '%s%s: %s' "$sep" "$(json_str "$s")" "$(awk -v g="${GOAL_RATIO[$s]}" 'BEGIN {split(g, t, " "); printf "%.2f", t[1] / t[2]}')"
+    sep=", "
+  done
+  printf '}},\n'
   printf '  "scenarios": [\n'
   sep=""
   for s in $SCENARIOS; do
