@@ -366,7 +366,7 @@ for s in $SCENARIOS; do
   [ -z "$PEER" ] || ! supported peer "$s" || goal="${GOAL_RATIO[$s]:-}"
   awk -v s="$s" -v p99="${P99[$k]:-}" -v g="$GOAL_P99_MS" -v a="${RPS[$k]:-0}" -v b="${RPS[$p]:-0}" \
     -v goal="$goal" 'BEGIN {
-      printf "  %-17s p99 %s ms: %s", s, p99, (p99 == "" ? "-" : (p99 + 0 < g ? "met" : "missed"))
+      printf "  %-17s p99 %s ms: %s", s, p99, (p99 !~ /^[0-9.]+$/ ? "-" : (p99 + 0 < g ? "met" : "missed"))
       if (goal != "") {
         split(goal, t, " ")
         r = (b > 0 ? a / b : 0)
