@@ -9,6 +9,8 @@
 #                                        # from an IdP whose JWKS `tollgate jwks --serve` publishes
 #   ./bench/load.sh private_key_jwt      # client_credentials, the client authenticated by RS256
 #                                        # client assertions (unique jti each), JWKS as above
+#   ALG=ES256 ./bench/load.sh jwt_bearer # the assertions signed with ES256 or EdDSA instead (a
+#                                        # key made for the run), for either assertion scenario
 #   DURATION=10s CONNECTIONS=64 ./bench/load.sh
 #   ASSERTIONS_COUNT=200000 ./bench/load.sh jwt_bearer   # assertions minted beforehand
 #   PERF=1 ./bench/load.sh jwt_bearer    # also samples the server with perf and prints its top
@@ -34,6 +36,8 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 SCENARIO="${1:-client_credentials}"
 case "$SCENARIO" in client_credentials|jwt_bearer|private_key_jwt) ;; *) echo "unknown scenario $SCENARIO" >&2; exit 2;; esac
+ALG="${ALG:-RS256}"
+case "$ALG" in RS256|ES256|EdDSA) ;; *) echo "ALG must be RS256, ES256 or EdDSA, not $ALG" >&2; exit 2;; esac
 DURATION="${DURATION:-$([ "$SCENARIO" = client_credentials ] && echo 25s || echo 10s)}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
@@ -235,8 +239,14 @@ if [ "$SCENARIO" = client_credentials ]; then
   exit 0
 fi
 
-# The assertion scenarios: the RSA test key's JWKS (kid "bench") served over loopback HTTP.
-bench_jwks_serve tests/fixtures/keys/rsa-2048.pem RS256 bench
+# The assertion scenarios: the JWKS of the signing key (kid "bench") served over loopback HTTP;
+# the RSA test key for RS256, a key made for the run for ES256 and EdDSA.
+case "$ALG" in
+  RS256) key=tests/fixtures/keys/rsa-2048.pem ;;
+  ES256) bench_keygen "$work/keys"; key="$work/keys/ec-a.pem" ;;
+  EdDSA) bench_keygen "$work/keys"; key="$work/keys/ed25519.pem" ;;
+esac
+bench_jwks_serve "$key" "$ALG" bench
 jwks_uri="$JWKS_URI"
 if [ "$SCENARIO" = jwt_bearer ]; then
   read -r id secret < <(bench_register "$url" '{"client_name":"bench","grant_types":["urn:ietf:params:oauth:grant-type:jwt-bearer"]}')
@@ -244,18 +254,18 @@ if [ "$SCENARIO" = jwt_bearer ]; then
   bench_register_idp "$url" https://bench-idp.example "$jwks_uri"
   iss=https://bench-idp.example sub=alice
   BODY_PREFIX="$JWT_BEARER_FORM"
-  what="jwt-bearer (RS256, unique jti, cached JWKS) + client_secret_basic"
+  what="jwt-bearer ($ALG, unique jti, cached JWKS) + client_secret_basic"
 else
   read -r id _ < <(bench_register "$url" "{\"client_name\":\"bench\",\"grant_types\":[\"client_credentials\"],\"token_endpoint_auth_method\":\"private_key_jwt\",\"jwks_uri\":\"$jwks_uri\"}")
   CLIENT_BASIC=""
   iss="$id" sub="$id"
   BODY_PREFIX="$PRIVATE_KEY_JWT_FORM"
-  what="client_credentials + private_key_jwt (RS256, unique jti, cached JWKS)"
+  what="client_credentials + private_key_jwt ($ALG, unique jti, cached JWKS)"
 fi
 export CLIENT_BASIC BODY_PREFIX
 count="${ASSERTIONS_COUNT:-150000}"
-echo "minting $count RS256 assertions…"
-bench_mint tests/fixtures/keys/rsa-2048.pem RS256 bench "$iss" "$sub" "$BENCH_TOLLGATE_AUD" "$count" "$work/assertions"
+echo "minting $count $ALG assertions…"
+bench_mint "$key" "$ALG" bench "$iss" "$sub" "$BENCH_TOLLGATE_AUD" "$count" "$work/assertions"
 export BENCH_LINES="$work/assertions"
 echo "$what, opaque tokens, $backend, $HOSTS host(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION${INPROC:+, plugins linked in}"
 profile
